@@ -1,0 +1,47 @@
+"""rl4py: reinforcement learning for PyTorch, composed from small parts that pass TensorDicts.
+
+The stable public API is re-exported here::
+
+    from rl4py import CartPole, SyncCollector, GAE, PPOLoss
+"""
+
+from rl4py import keys
+from rl4py.collectors import SyncCollector, finished_episodes
+from rl4py.envs import (
+    CartPole,
+    EnvBase,
+    EnvWrapper,
+    EpisodeStats,
+    GymEnv,
+    ObservationNorm,
+    RewardClip,
+)
+from rl4py.losses import LossModule, PPOLoss, total_loss
+from rl4py.modules import MLP, Categorical, ProbabilisticActor, make_discrete_actor_critic, orthogonal_init_
+from rl4py.values import GAE, ValueEstimator, make_value_estimator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GAE",
+    "MLP",
+    "CartPole",
+    "Categorical",
+    "EnvBase",
+    "EnvWrapper",
+    "EpisodeStats",
+    "GymEnv",
+    "LossModule",
+    "ObservationNorm",
+    "PPOLoss",
+    "ProbabilisticActor",
+    "RewardClip",
+    "SyncCollector",
+    "ValueEstimator",
+    "finished_episodes",
+    "keys",
+    "make_discrete_actor_critic",
+    "make_value_estimator",
+    "orthogonal_init_",
+    "total_loss",
+]

@@ -1,0 +1,159 @@
+"""A synchronous collector: runs a policy on a batched env and yields rollouts ``TensorDict[B, T]``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from rl4py import keys
+from rl4py.envs.base import EnvBase, NestedKey
+from rl4py.envs.wrappers import EpisodeStats, find_wrapper
+
+__all__ = ["SyncCollector", "finished_episodes"]
+
+Policy = Callable[[TensorDictBase], TensorDictBase]
+
+
+class SyncCollector:
+    """Steps ``env`` with ``policy`` for ``rollout_length`` steps per rollout.
+
+    Each item of the iteration is one rollout, a ``TensorDict`` with batch size
+    ``[num_envs, rollout_length]`` (time last) holding the root entries the policy read and
+    wrote (``"observation"``, ``"action"``, ``"action_log_prob"``, ...) and the ``"next"``
+    entries of the env (true next observation, reward, done flags, episode statistics).
+
+    The collector keeps the current observation across rollouts, and wraps ``env`` in
+    :class:`~rl4py.envs.EpisodeStats` unless it already is, so an episode longer than a
+    rollout is counted once, whole (``("next", "episode_return")`` at its done step). The
+    policy runs under ``torch.inference_mode()``; the steps are written into preallocated
+    storage (one ``torch.stack(..., out=...)`` per key and rollout).
+
+    Args:
+        env: the batched env.
+        policy: a TensorDict module reading ``"observation"`` and writing ``"action"``
+            (and usually ``"action_log_prob"``); ``None`` takes uniformly random actions.
+        rollout_length: steps per rollout T.
+        total_frames: stop after this many env steps (``num_envs * T`` per rollout);
+            ``None`` iterates forever.
+        seed: seed of the first env reset.
+        return_same_td: yield TensorDicts whose tensors are the collector's own storage
+            (overwritten by the next rollout) instead of copies. Saves a copy when each rollout is consumed before the next.
+
+    Examples:
+        >>> from rl4py import CartPole
+        >>> collector = SyncCollector(CartPole(num_envs=4), None, rollout_length=8, total_frames=64, seed=0)
+        >>> [td.batch_size for td in collector]
+        [torch.Size([4, 8]), torch.Size([4, 8])]
+    """
+
+    def __init__(
+        self,
+        env: EnvBase,
+        policy: Policy | None,
+        rollout_length: int = 128,
+        total_frames: int | None = None,
+        seed: int | None = None,
+        return_same_td: bool = False,
+    ) -> None:
+        if rollout_length < 1:
+            raise ValueError(f"SyncCollector: rollout_length must be >= 1, got {rollout_length}")
+        if total_frames is not None and total_frames < 1:
+            raise ValueError(f"SyncCollector: total_frames must be >= 1 or None, got {total_frames}")
+        self.env = env if find_wrapper(env, EpisodeStats) is not None else EpisodeStats(env)
+        self.policy = policy
+        self.rollout_length = rollout_length
+        self.total_frames = total_frames
+        self.seed = seed
+        self.return_same_td = return_same_td
+        self.frames = 0
+        self._root: dict[NestedKey, torch.Tensor] | None = None
+        self._storage: TensorDict | None = None
+        self._columns: dict[NestedKey, list[torch.Tensor]] = {}
+
+    @property
+    def frames_per_rollout(self) -> int:
+        return self.env.num_envs * self.rollout_length
+
+    def reset(self, seed: int | None = None) -> None:
+        """Resets the env (and the episode statistics); the next rollout starts new episodes."""
+        self._root = self.env.reset_tensors(self.seed if seed is None else seed)
+
+    def _policy_td(self, root: dict[NestedKey, torch.Tensor]) -> TensorDict:
+        td = TensorDict({}, batch_size=self.env.batch_size, device=self.env.device)
+        for key, value in root.items():
+            td.set(key, value)
+        return td
+
+    def _allocate(self, root: TensorDictBase, nxt: dict[NestedKey, torch.Tensor]) -> TensorDict:
+        b, t = self.env.num_envs, self.rollout_length
+        storage = TensorDict({}, batch_size=[b, t], device=self.env.device)
+        entries = [(key, value) for key, value in root.items(include_nested=True, leaves_only=True)]
+        entries += [(keys.next_key(key), value) for key, value in nxt.items()]
+        for key, value in entries:
+            storage.set(key, torch.empty((b, t, *value.shape[1:]), dtype=value.dtype, device=value.device))
+        return storage
+
+    def rollout(self) -> TensorDict:
+        """Collects one rollout ``[num_envs, rollout_length]``."""
+        if self._root is None:
+            self.reset()
+        env, policy = self.env, self.policy
+        roots: list[TensorDictBase] = []
+        nexts: list[dict[NestedKey, torch.Tensor]] = []
+        with torch.inference_mode():
+            root = self._root
+            for _ in range(self.rollout_length):
+                td = self._policy_td(root)
+                if policy is None:
+                    td.set(keys.ACTION, env.rand_action())
+                else:
+                    td = policy(td)
+                out = env.step_tensors(td.get(keys.ACTION))
+                roots.append(td)
+                nexts.append(out.next)
+                root = out.root
+            self._root = root
+            if self._storage is None:
+                self._storage = self._allocate(roots[0], nexts[0])
+                self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
+                self._next_keys = list(nexts[0])
+            # one stacked write per key into the preallocated [B, T, ...] storage
+            storage = self._storage
+            for key in self._root_keys:
+                torch.stack([step.get(key) for step in roots], dim=1, out=storage.get(key))
+            for key in self._next_keys:
+                torch.stack([step[key] for step in nexts], dim=1, out=storage.get(keys.next_key(key)))
+        self.frames += self.frames_per_rollout
+        # a shallow copy: entries a consumer adds (advantage, ...) do not land in the storage
+        return storage.copy() if self.return_same_td else storage.clone()
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        while self.total_frames is None or self.frames < self.total_frames:
+            yield self.rollout()
+
+    def state_dict(self) -> dict:
+        """The env state, the current observation and the frame counter."""
+        return {"env": self.env.state_dict(), "root": self._root, "frames": self.frames}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+        self._root = state["root"]
+        self.frames = int(state["frames"])
+
+
+def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns the return and length of every episode that ended in ``rollout``.
+
+    Args:
+        rollout: a collector rollout with ``("next", "done")``, ``("next", "episode_return")``
+            and ``("next", "episode_length")``.
+
+    Returns:
+        ``(returns, lengths)``, 1-D, in the order the episodes ended per sub-env.
+    """
+    done = rollout.get((keys.NEXT, keys.DONE)).squeeze(-1)
+    returns = rollout.get((keys.NEXT, keys.EPISODE_RETURN)).squeeze(-1)[done]
+    lengths = rollout.get((keys.NEXT, keys.EPISODE_LENGTH)).squeeze(-1)[done]
+    return returns, lengths

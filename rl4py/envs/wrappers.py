@@ -1,0 +1,213 @@
+"""Env wrappers: each is an :class:`EnvBase` around another one and changes one thing."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from rl4py import keys
+from rl4py.envs.base import EnvBase, EnvStep, NestedKey
+
+__all__ = ["EnvWrapper", "EpisodeStats", "ObservationNorm", "RewardClip", "find_wrapper"]
+
+
+class EnvWrapper(EnvBase):
+    """Base class of wrappers: forwards everything to ``env``; subclasses change one hook.
+
+    Args:
+        env: the wrapped env.
+    """
+
+    def __init__(self, env: EnvBase) -> None:
+        if not isinstance(env, EnvBase):
+            raise TypeError(f"{type(self).__name__}: env must be an rl4py EnvBase, got {type(env).__name__}")
+        self.env = env
+        self.observation_keys = env.observation_keys
+        super().__init__(
+            num_envs=env.num_envs,
+            single_observation_space=env.single_observation_space,
+            single_action_space=env.single_action_space,
+            device=env.device,
+            validate=False,  # the inner env validates
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}({self.env.name})"
+
+    def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
+        return self.env.reset_tensors(seed)
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        return self.env.step_tensors(action)
+
+    def state_dict(self) -> dict:
+        return {"env": self.env.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __getattr__(self, name: str):
+        # reached only for attributes the wrapper lacks: look them up on the wrapped env
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+
+def find_wrapper(env: EnvBase, wrapper_type: type[EnvWrapper]) -> EnvWrapper | None:
+    """Returns the outermost wrapper of type ``wrapper_type`` around ``env``, or ``None``."""
+    while isinstance(env, EnvWrapper):
+        if isinstance(env, wrapper_type):
+            return env
+        env = env.env
+    return None
+
+
+class RewardClip(EnvWrapper):
+    """Clips ``("next", "reward")`` to ``[-limit, limit]``.
+
+    Args:
+        env: the wrapped env.
+        limit: positive bound.
+    """
+
+    def __init__(self, env: EnvBase, limit: float = 1.0) -> None:
+        if not limit > 0:
+            raise ValueError(f"RewardClip: limit must be > 0, got {limit}")
+        super().__init__(env)
+        self.limit = float(limit)
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        out = self.env.step_tensors(action)
+        out.next[keys.REWARD] = out.next[keys.REWARD].clamp(-self.limit, self.limit)
+        return out
+
+
+class ObservationNorm(EnvWrapper):
+    """Normalizes ``"observation"`` by a running mean and variance, then clips to ``[-clip, clip]``.
+
+    The statistics are updated with every observation the env returns (Welford's parallel
+    update over the batch) unless :attr:`frozen`; they live in :meth:`state_dict`, so a resumed
+    run normalizes exactly as before.
+
+    Args:
+        env: the wrapped env, with a ``Box`` observation space.
+        clip: clip value of the normalized observation.
+        epsilon: added to the variance before the square root.
+        key: the observation entry to normalize.
+    """
+
+    def __init__(
+        self, env: EnvBase, clip: float = 10.0, epsilon: float = 1e-8, key: NestedKey = keys.OBSERVATION
+    ) -> None:
+        super().__init__(env)
+        space = env.single_observation_space
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"ObservationNorm: needs a Box observation space, got {space}")
+        if not clip > 0:
+            raise ValueError(f"ObservationNorm: clip must be > 0, got {clip}")
+        self.clip = float(clip)
+        self.epsilon = float(epsilon)
+        self.key = key
+        self.frozen = False
+        shape = space.shape
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=self.device)
+        self.var = torch.ones(shape, dtype=torch.float64, device=self.device)
+        self.count = torch.zeros((), dtype=torch.float64, device=self.device)
+
+    def update(self, obs: torch.Tensor) -> None:
+        """Merges a batch ``[B, *obs_shape]`` into the running statistics (Chan et al.)."""
+        batch = obs.to(torch.float64)
+        n = batch.shape[0]
+        batch_mean = batch.mean(0)
+        batch_var = batch.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        m2 = self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """Returns ``clip((obs - mean) / sqrt(var + eps))`` in ``obs``'s dtype."""
+        out = (obs - self.mean) / torch.sqrt(self.var + self.epsilon)
+        return out.clamp(-self.clip, self.clip).to(obs.dtype)
+
+    def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
+        obs = self.env.reset_tensors(seed)
+        if not self.frozen:
+            self.update(obs[self.key])
+        obs[self.key] = self.normalize(obs[self.key])
+        return obs
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        out = self.env.step_tensors(action)
+        if not self.frozen:
+            self.update(out.next[self.key])
+        out.next[self.key] = self.normalize(out.next[self.key])
+        out.root[self.key] = self.normalize(out.root[self.key])
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "env": self.env.state_dict(),
+            "mean": self.mean.clone(),
+            "var": self.var.clone(),
+            "count": self.count.clone(),
+            "frozen": self.frozen,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+        self.mean = state["mean"].to(self.device, torch.float64).clone()
+        self.var = state["var"].to(self.device, torch.float64).clone()
+        self.count = state["count"].to(self.device, torch.float64).clone()
+        self.frozen = bool(state["frozen"])
+
+
+class EpisodeStats(EnvWrapper):
+    """Writes ``("next", "episode_return")`` and ``("next", "episode_length")`` at every step.
+
+    Both are the running totals of the current episode, so where ``("next", "done")`` is true
+    they are the whole episode's return and length. The accumulators live in the wrapper, so
+    an episode longer than a rollout is counted once, whole.
+
+    Args:
+        env: the wrapped env.
+    """
+
+    def __init__(self, env: EnvBase) -> None:
+        super().__init__(env)
+        self.episode_return = torch.zeros(self.num_envs, 1, dtype=torch.float32, device=self.device)
+        self.episode_length = torch.zeros(self.num_envs, 1, dtype=torch.int64, device=self.device)
+
+    def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
+        self.episode_return.zero_()
+        self.episode_length.zero_()
+        return self.env.reset_tensors(seed)
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        out = self.env.step_tensors(action)
+        ret = self.episode_return + out.next[keys.REWARD]
+        length = self.episode_length + 1
+        out.next[keys.EPISODE_RETURN] = ret
+        out.next[keys.EPISODE_LENGTH] = length
+        done = out.next[keys.DONE]
+        self.episode_return = ret.masked_fill(done, 0.0)
+        self.episode_length = length.masked_fill(done, 0)
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "env": self.env.state_dict(),
+            "episode_return": self.episode_return.clone(),
+            "episode_length": self.episode_length.clone(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+        self.episode_return = state["episode_return"].to(self.device).clone()
+        self.episode_length = state["episode_length"].to(self.device).clone()

@@ -1,0 +1,55 @@
+"""Every TensorDict key name rl4py reads or writes, in one place.
+
+Components take key overrides in their constructors; these are the defaults.
+Nested keys are tuples, as in tensordict (``("next", "reward")``).
+
+A transition batch has batch dims ``[*env_batch, T]`` (time last). Per-step
+scalars (reward, done flags, values, log-probs, advantages) have shape
+``[*env_batch, T, 1]``; ``action`` has shape ``[*env_batch, T, *action_shape]``.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+#: a TensorDict key: a string or a tuple of strings for a nested entry
+NestedKey = Union[str, tuple[str, ...]]
+
+NEXT = "next"
+
+OBSERVATION = "observation"
+ACTION = "action"
+ACTION_LOG_PROB = "action_log_prob"
+ACTION_MASK = "action_mask"
+LOGITS = "logits"
+LOC = "loc"
+SCALE = "scale"
+STATE_VALUE = "state_value"
+ACTION_VALUE = "action_value"
+IS_INIT = "is_init"
+RECURRENT_STATE = "recurrent_state"
+
+REWARD = "reward"
+DONE = "done"
+TERMINATED = "terminated"
+TRUNCATED = "truncated"
+
+ADVANTAGE = "advantage"
+VALUE_TARGET = "value_target"
+
+EPISODE_RETURN = "episode_return"
+EPISODE_LENGTH = "episode_length"
+
+
+def next_key(key: NestedKey) -> tuple[str, ...]:
+    """Returns the key of the same entry under ``"next"``.
+
+    Examples:
+        >>> next_key("observation")
+        ('next', 'observation')
+        >>> next_key(("observation", "pixels"))
+        ('next', 'observation', 'pixels')
+    """
+    if isinstance(key, str):
+        return (NEXT, key)
+    return (NEXT, *key)

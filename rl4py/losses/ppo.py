@@ -1,0 +1,149 @@
+"""Proximal policy optimization loss (clipped surrogate, optional dual clip, clipped value loss)."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+
+from rl4py import keys
+from rl4py.keys import NestedKey
+from rl4py.losses import functional as F
+from rl4py.losses.common import LossModule
+from rl4py.modules.actors import ProbabilisticActor
+
+__all__ = ["PPOLoss"]
+
+_ESTIMATOR = "a value estimator (for example rl4py.GAE) run on the rollout before the loss"
+
+
+class PPOLoss(LossModule):
+    """PPO loss with the details of CleanRL's ``ppo.py``.
+
+    Terms (each a scalar; their sum is the loss)::
+
+        loss_objective = -mean(min(r A, clip(r, 1-eps, 1+eps) A))      (dual clip: floored at c A where A < 0)
+        loss_critic    = critic_coeff * mean(0.5 * max((V - R)^2, (V_clip - R)^2))
+        loss_entropy   = -entropy_coeff * mean(H[pi])
+
+    with ``A`` normalized per minibatch when ``normalize_advantage``. Diagnostics:
+    ``approx_kl`` (``mean((r - 1) - log r)``), ``clip_fraction``, ``entropy``,
+    ``explained_variance``.
+
+    Reads ``"observation"`` (the actor's and critic's in-keys), ``"action"``,
+    ``"action_log_prob"``, ``"advantage"``, ``"value_target"`` and, for value clipping,
+    ``"state_value"`` (the values at collection time, written by the estimator).
+
+    Args:
+        actor: the policy; :meth:`ProbabilisticActor.get_dist` gives the new distribution.
+        critic: TensorDict module writing ``"state_value"``.
+        clip_epsilon: surrogate clip range.
+        dual_clip: dual-clip coefficient ``c > 1`` (applied only where ``A < 0``); ``None`` for
+            standard PPO.
+        entropy_coeff: weight of the entropy bonus.
+        critic_coeff: weight of the value loss.
+        clip_value: clip the value update to ``clip_epsilon`` (``True``), to a given range
+            (float), or not at all (``False``/``None``).
+        normalize_advantage: z-normalize advantages within each minibatch.
+        action_key, log_prob_key, advantage_key, value_target_key, value_key: key overrides.
+
+    Examples:
+        >>> from rl4py.modules import make_discrete_actor_critic
+        >>> actor, critic = make_discrete_actor_critic(4, 2)
+        >>> loss = PPOLoss(actor, critic, dual_clip=3.0)
+    """
+
+    def __init__(
+        self,
+        actor: ProbabilisticActor,
+        critic: TensorDictModuleBase,
+        clip_epsilon: float = 0.2,
+        dual_clip: float | None = None,
+        entropy_coeff: float = 0.01,
+        critic_coeff: float = 0.5,
+        clip_value: bool | float | None = True,
+        normalize_advantage: bool = True,
+        *,
+        action_key: NestedKey = keys.ACTION,
+        log_prob_key: NestedKey = keys.ACTION_LOG_PROB,
+        advantage_key: NestedKey = keys.ADVANTAGE,
+        value_target_key: NestedKey = keys.VALUE_TARGET,
+        value_key: NestedKey = keys.STATE_VALUE,
+    ) -> None:
+        super().__init__()
+        if not hasattr(actor, "get_dist"):
+            raise TypeError(f"PPOLoss: actor must have a get_dist(td) method, got {type(actor).__name__}")
+        if not clip_epsilon > 0:
+            raise ValueError(f"PPOLoss: clip_epsilon must be > 0, got {clip_epsilon}")
+        if dual_clip is not None and not dual_clip > 1.0:
+            raise ValueError(f"PPOLoss: dual_clip must be > 1 (the coefficient c), got {dual_clip}")
+        if entropy_coeff < 0 or critic_coeff < 0:
+            raise ValueError(
+                f"PPOLoss: entropy_coeff and critic_coeff must be >= 0, got {entropy_coeff} and {critic_coeff}"
+            )
+        self.actor = actor
+        self.critic = critic
+        self.clip_epsilon = float(clip_epsilon)
+        self.dual_clip = None if dual_clip is None else float(dual_clip)
+        self.entropy_coeff = float(entropy_coeff)
+        self.critic_coeff = float(critic_coeff)
+        if clip_value is True:
+            self.value_clip: float | None = self.clip_epsilon
+        elif clip_value is False or clip_value is None:
+            self.value_clip = None
+        else:
+            if not clip_value > 0:
+                raise ValueError(f"PPOLoss: clip_value must be > 0, got {clip_value}")
+            self.value_clip = float(clip_value)
+        self.normalize_advantage = normalize_advantage
+        self.action_key = action_key
+        self.log_prob_key = log_prob_key
+        self.advantage_key = advantage_key
+        self.value_target_key = value_target_key
+        self.value_key = value_key
+
+    def forward(self, td: TensorDictBase) -> TensorDict:
+        """Computes the loss terms on a minibatch ``td`` (any batch shape)."""
+        advantage = self._require(td, self.advantage_key, _ESTIMATOR)
+        value_target = self._require(td, self.value_target_key, _ESTIMATOR)
+        old_log_prob = self._require(td, self.log_prob_key, "the collector (the actor's log-prob at collection)")
+        action = self._require(td, self.action_key, "the collector")
+        if self.normalize_advantage:
+            advantage = F.normalize_advantage(advantage)
+
+        dist = self.actor.get_dist(td)
+        log_prob = dist.log_prob(action).unsqueeze(-1)
+        if log_prob.shape != old_log_prob.shape:
+            raise ValueError(
+                f"PPOLoss: new log-prob has shape {tuple(log_prob.shape)} but {self.log_prob_key!r} has "
+                f"{tuple(old_log_prob.shape)}; expected [*B, 1]"
+            )
+        log_ratio = log_prob - old_log_prob
+        objective = F.clipped_surrogate(log_ratio, advantage, self.clip_epsilon, self.dual_clip)
+        entropy = dist.entropy().mean()
+
+        value = self.critic(td.select(*self.critic.in_keys)).get(self.value_key)
+        old_value = (
+            self._require(td, self.value_key, _ESTIMATOR + " (old values, for value clipping)")
+            if self.value_clip is not None
+            else value
+        )
+        value_loss = F.clipped_value_loss(value, old_value, value_target, self.value_clip).mean()
+
+        with torch.no_grad():
+            ratio = log_ratio.exp()
+            approx_kl = ((ratio - 1) - log_ratio).mean()
+            clip_fraction = ((ratio - 1.0).abs() > self.clip_epsilon).float().mean()
+            explained = F.explained_variance(value, value_target)
+        return TensorDict(
+            {
+                "loss_objective": -objective.mean(),
+                "loss_critic": self.critic_coeff * value_loss,
+                "loss_entropy": -self.entropy_coeff * entropy,
+                "entropy": entropy.detach(),
+                "approx_kl": approx_kl,
+                "clip_fraction": clip_fraction,
+                "explained_variance": explained,
+            },
+            batch_size=[],
+        )
