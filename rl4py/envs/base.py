@@ -157,8 +157,8 @@ class EnvBase(ABC):
                 raise TypeError(f"{self.name}: 'action' has dtype {action.dtype}, expected an integer dtype for {space}")
             low, high = self._action_bounds()
             if isinstance(space, gym.spaces.Discrete):
-                lo, hi = torch.aminmax(action)
-                ok = bool(lo >= low) and bool(hi < high)  # one fused reduction on the hot path
+                lo, hi = torch.aminmax(action)  # one fused reduction on the hot path
+                ok = lo.item() >= self._discrete_range[0] and hi.item() < self._discrete_range[1]
             else:
                 ok = bool(((action >= low) & (action < high)).all())
             if not ok:
@@ -178,6 +178,8 @@ class EnvBase(ABC):
             n = space.n if isinstance(space, gym.spaces.Discrete) else space.nvec
             low = torch.as_tensor(np.asarray(space.start), device=self.device)
             self._bounds = (low, low + torch.as_tensor(np.asarray(n), device=self.device))
+            if isinstance(space, gym.spaces.Discrete):
+                self._discrete_range = (int(space.start), int(space.start + space.n))
         return self._bounds
 
     # -------------------------------------------------------- TensorDict API

@@ -87,6 +87,9 @@ class CartPole(EnvBase):
         self._rng = SeededGenerator(self.device)
         self.state = torch.zeros(num_envs, 4, dtype=dtype, device=self.device)
         self.elapsed_steps = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        self._force_over_mass = torch.tensor(
+            [-self.force_mag / self.total_mass, self.force_mag / self.total_mass], dtype=dtype, device=self.device
+        )
         self._thresholds = torch.tensor(
             [self.x_threshold, self.theta_threshold_radians], dtype=dtype, device=self.device
         )
@@ -97,8 +100,8 @@ class CartPole(EnvBase):
         return obs.to(torch.float32)
 
     def _initial_state(self) -> torch.Tensor:
-        u = torch.rand(self.num_envs, 4, generator=self._rng.generator, device=self.device, dtype=self.dtype)
-        return u.mul_(0.1).sub_(0.05)
+        state = torch.empty(self.num_envs, 4, device=self.device, dtype=self.dtype)
+        return state.uniform_(-0.05, 0.05, generator=self._rng.generator)
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
@@ -120,8 +123,7 @@ class CartPole(EnvBase):
         theta_dot = state[:, 3]
         costheta, sintheta = state[:, 2].cos(), state[:, 2].sin()
         # temp = (force + pml * theta_dot^2 * sin) / m, with force = +-force_mag
-        temp = action.to(state.dtype).mul_(2 * self.force_mag / m).sub_(self.force_mag / m)
-        temp = temp.addcmul_(theta_dot.square(), sintheta, value=pml / m)
+        temp = self._force_over_mass[action].addcmul_(theta_dot.square(), sintheta, value=pml / m)
         # thetaacc = (g * sin - cos * temp) / (length * (4/3 - masspole * cos^2 / m))
         denom = costheta.square().mul_(-length * self.masspole / m).add_(length * 4.0 / 3.0)
         thetaacc = (sintheta * self.gravity).addcmul_(costheta, temp, value=-1.0).div_(denom)

@@ -1,0 +1,177 @@
+"""PPO in a plain loop: collector + GAE + PPOLoss + Adam, configured by one dataclass."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import torch
+
+from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.envs.base import EnvBase
+from rl4py.losses.ppo import PPOLoss
+from rl4py.modules.actor_critic import make_discrete_actor_critic
+from rl4py.trainers.updates import minibatch_update
+from rl4py.values.gae import GAE
+
+__all__ = ["PPOConfig", "PPOResult", "train_ppo"]
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyperparameters; the defaults are CleanRL's ``ppo.py``."""
+
+    num_envs: int = 4
+    """Sub-envs stepped together (only used when ``train_ppo`` builds the env)."""
+    rollout_length: int = 128
+    """Steps per sub-env per rollout (CleanRL's ``num_steps``)."""
+    total_frames: int = 500_000
+    """Env steps budget over all sub-envs."""
+    lr: float = 2.5e-4
+    """Adam learning rate."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (CleanRL's 1e-5)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over ``total_frames``."""
+    gamma: float = 0.99
+    """Discount."""
+    lmbda: float = 0.95
+    """GAE lambda."""
+    clip_epsilon: float = 0.2
+    """Surrogate clip range."""
+    dual_clip: float | None = None
+    """Dual-clip coefficient c (> 1), or None."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus weight."""
+    critic_coeff: float = 0.5
+    """Value loss weight."""
+    clip_value: bool = True
+    """Clip the value update to ``clip_epsilon``."""
+    normalize_advantage: bool = True
+    """Z-normalize advantages per minibatch."""
+    epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass."""
+    max_grad_norm: float | None = 0.5
+    """Global gradient-norm clip."""
+    num_cells: tuple[int, ...] = (64, 64)
+    """Hidden sizes of the actor and of the critic."""
+    target_return: float | None = None
+    """Stop once the mean return of the last ``window`` finished episodes reaches this."""
+    window: int = 20
+    """Episodes in the running mean compared with ``target_return``."""
+    seed: int = 0
+    """Seeds torch (network init, sampling) and the env."""
+    extra: dict = field(default_factory=dict)
+    """Free-form notes carried into the result (for benchmarks)."""
+
+
+@dataclass
+class PPOResult:
+    """What :func:`train_ppo` measured."""
+
+    solved: bool
+    frames: int
+    seconds: float
+    mean_return: float
+    iterations: int
+    actor: torch.nn.Module
+    critic: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+
+
+def train_ppo(
+    env: EnvBase,
+    config: PPOConfig | None = None,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 10,
+) -> PPOResult:
+    """Trains a discrete-action PPO agent (separate actor and critic MLPs) on ``env``.
+
+    Args:
+        env: a batched env with a flat ``Box`` observation and a ``Discrete`` action space.
+        config: hyperparameters (CleanRL's defaults if ``None``).
+        progress: called every ``progress_every`` iterations with a dict of ``frames``,
+            ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress_every: iterations between ``progress`` calls.
+
+    Returns:
+        A :class:`PPOResult` (wall time counted from the start of this call).
+    """
+    config = config or PPOConfig()
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise TypeError(f"train_ppo: needs a Discrete action space, got {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise TypeError(f"train_ppo: needs a flat Box observation space, got {obs_space}")
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    actor, critic = make_discrete_actor_critic(obs_space.shape[0], int(act_space.n), config.num_cells)
+    estimator = GAE(config.gamma, config.lmbda, value_network=critic)
+    loss = PPOLoss(
+        actor,
+        critic,
+        clip_epsilon=config.clip_epsilon,
+        dual_clip=config.dual_clip,
+        entropy_coeff=config.entropy_coeff,
+        critic_coeff=config.critic_coeff,
+        clip_value=config.clip_value,
+        normalize_advantage=config.normalize_advantage,
+    )
+    optimizer = torch.optim.Adam(loss.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
+    collector = SyncCollector(
+        env, actor, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
+    )
+    shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
+    recent: deque[float] = deque(maxlen=config.window)
+    history: list[dict] = []
+    solved = False
+    iteration = 0
+    for iteration, rollout in enumerate(collector, start=1):
+        returns, _ = finished_episodes(rollout)
+        recent.extend(returns.tolist())
+        mean_return = sum(recent) / len(recent) if recent else float("nan")
+        if config.target_return is not None and len(recent) == config.window and mean_return >= config.target_return:
+            solved = True
+            break
+        if config.anneal_lr:
+            frac = 1.0 - (collector.frames - collector.frames_per_rollout) / config.total_frames
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * frac
+        estimator(rollout)
+        stats = minibatch_update(
+            loss,
+            optimizer,
+            rollout,
+            epochs=config.epochs,
+            num_minibatches=config.num_minibatches,
+            max_grad_norm=config.max_grad_norm,
+            generator=shuffle,
+        )
+        if progress is not None and iteration % progress_every == 0:
+            seconds = time.perf_counter() - start
+            line = {
+                "frames": collector.frames,
+                "seconds": seconds,
+                "steps_per_second": collector.frames / seconds,
+                "mean_return": mean_return,
+                **{k: float(v) for k, v in stats.items()},
+            }
+            history.append(line)
+            progress(line)
+    seconds = time.perf_counter() - start
+    return PPOResult(
+        solved=solved,
+        frames=collector.frames,
+        seconds=seconds,
+        mean_return=sum(recent) / len(recent) if recent else float("nan"),
+        iterations=iteration,
+        actor=actor,
+        critic=critic,
+        history=history,
+    )
+

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rl4py import GAE, CartPole, PPOLoss, SyncCollector, make_discrete_actor_critic, total_loss
+from rl4py.trainers import minibatch_update
+
+
+def _setup(seed=0):
+    torch.manual_seed(seed)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    loss = PPOLoss(actor, critic)
+    td = SyncCollector(CartPole(num_envs=8), actor, rollout_length=16, seed=seed).rollout()
+    GAE(value_network=critic)(td)
+    return loss, td
+
+
+def test_minibatch_update_equals_manual_loop():
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    opt_a = torch.optim.Adam(loss_a.parameters(), lr=1e-3)
+    opt_b = torch.optim.Adam(loss_b.parameters(), lr=1e-3)
+    stats = minibatch_update(
+        loss_a, opt_a, td, epochs=2, num_minibatches=4, max_grad_norm=0.5, generator=torch.Generator().manual_seed(7)
+    )
+    # the same steps written out
+    g = torch.Generator().manual_seed(7)
+    flat = td.reshape(-1)
+    outs = []
+    for _ in range(2):
+        order = torch.randperm(128, generator=g)
+        for i in range(4):
+            out = loss_b(flat[order[i * 32 : (i + 1) * 32]])
+            opt_b.zero_grad()
+            total_loss(out).backward()
+            torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), 0.5)
+            opt_b.step()
+            outs.append(out["loss_objective"].detach())
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    torch.testing.assert_close(stats["loss_objective"], torch.stack(outs).mean())
+
+
+def test_minibatch_update_rejects_uneven_split():
+    loss, td = _setup()
+    opt = torch.optim.Adam(loss.parameters())
+    with pytest.raises(ValueError, match="equal minibatches"):
+        minibatch_update(loss, opt, td, num_minibatches=3)
