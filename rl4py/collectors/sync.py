@@ -39,7 +39,8 @@ class SyncCollector:
             ``None`` iterates forever.
         seed: seed of the first env reset.
         return_same_td: yield TensorDicts whose tensors are the collector's own storage
-            (overwritten by the next rollout) instead of copies. Saves a copy when each rollout is consumed before the next.
+            (overwritten by the next rollout) instead of copies. Saves a copy when each rollout
+            is consumed before the next.
 
     Examples:
         >>> from rl4py import CartPole

@@ -31,7 +31,6 @@ from gymnasium.vector.utils import batch_space
 from tensordict import TensorDict
 
 from rl4py import keys
-
 from rl4py.keys import NestedKey
 
 __all__ = ["EnvBase", "EnvStep", "NestedKey", "check_finite"]
@@ -154,7 +153,9 @@ class EnvBase(ABC):
             raise ValueError(f"{self.name}: 'action' is on {action.device}, expected {self.device}")
         if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
             if action.is_floating_point() or action.dtype == torch.bool or action.is_complex():
-                raise TypeError(f"{self.name}: 'action' has dtype {action.dtype}, expected an integer dtype for {space}")
+                raise TypeError(
+                    f"{self.name}: 'action' has dtype {action.dtype}, expected an integer dtype for {space}"
+                )
             low, high = self._action_bounds()
             if isinstance(space, gym.spaces.Discrete):
                 lo, hi = torch.aminmax(action)  # one fused reduction on the hot path
@@ -169,7 +170,9 @@ class EnvBase(ABC):
                 )
         elif isinstance(space, gym.spaces.Box):
             if not action.is_floating_point():
-                raise TypeError(f"{self.name}: 'action' has dtype {action.dtype}, expected a floating dtype for {space}")
+                raise TypeError(
+                    f"{self.name}: 'action' has dtype {action.dtype}, expected a floating dtype for {space}"
+                )
             check_finite(self.name, keys.ACTION, action)
 
     def _action_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,7 +255,7 @@ class EnvBase(ABC):
         if state:
             raise ValueError(f"{self.name} holds no state, got keys {sorted(state)}")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op for envs without resources
         """Releases resources (sub-processes, windows)."""
 
     def __repr__(self) -> str:

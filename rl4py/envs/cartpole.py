@@ -66,9 +66,7 @@ class CartPole(EnvBase):
         partial_observation: bool = False,
         validate: bool = True,
     ) -> None:
-        high = np.array(
-            [self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np.float32
-        )
+        high = np.array([self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np.float32)
         if partial_observation:
             high = high[[0, 2]]
         super().__init__(

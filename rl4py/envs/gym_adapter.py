@@ -48,7 +48,8 @@ def _make_vector_env(env: EnvSpec, num_envs: int, env_kwargs: dict[str, Any]) ->
     if callable(env):
         return SyncVectorEnv([env] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     raise TypeError(
-        f"GymEnv: env must be an env id, a gymnasium.Env, a gymnasium.vector.VectorEnv or a factory, got {type(env).__name__}"
+        "GymEnv: env must be an env id, a gymnasium.Env, a gymnasium.vector.VectorEnv or a factory, "
+        f"got {type(env).__name__}"
     )
 
 

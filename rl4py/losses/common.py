@@ -32,5 +32,3 @@ def total_loss(losses: TensorDictBase) -> torch.Tensor:
     if not terms:
         raise KeyError(f"total_loss: no 'loss_*' entry among {list(losses.keys())}")
     return torch.stack(terms).sum() if len(terms) > 1 else terms[0]
-
-

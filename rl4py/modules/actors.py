@@ -80,7 +80,8 @@ class ProbabilisticActor(TensorDictModuleBase):
         out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
         if len(out) != len(self.dist_keys):
             raise ValueError(
-                f"ProbabilisticActor: the module returned {len(out)} tensors, expected one per dist key {self.dist_keys}"
+                f"ProbabilisticActor: the module returned {len(out)} tensors, "
+                f"expected one per dist key {self.dist_keys}"
             )
         return out
 

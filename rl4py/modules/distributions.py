@@ -32,7 +32,7 @@ class Categorical(D.Categorical):
         self._validate_args = False
         self.generator = generator
 
-    def sample(self, sample_shape: torch.Size | tuple = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         logits = self.logits.expand(*sample_shape, *self.logits.shape) if sample_shape else self.logits
         # Gumbel-max: argmax(logits + Gumbel) with Gumbel = -log(Exp(1))
         noise = torch.empty_like(logits).exponential_(generator=self.generator).log_()

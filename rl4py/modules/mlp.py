@@ -45,7 +45,11 @@ class MLP(nn.Sequential):
         output_gain: float = 1.0,
         orthogonal_init: bool = True,
     ) -> None:
-        for name, value in (("in_features", in_features), ("out_features", out_features), *(("num_cells", c) for c in num_cells)):
+        for name, value in (
+            ("in_features", in_features),
+            ("out_features", out_features),
+            *(("num_cells", c) for c in num_cells),
+        ):
             if int(value) < 1:
                 raise ValueError(f"MLP: {name} must be >= 1, got {value}")
         layers: list[nn.Module] = []

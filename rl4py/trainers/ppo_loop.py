@@ -174,4 +174,3 @@ def train_ppo(
         critic=critic,
         history=history,
     )
-

@@ -27,9 +27,7 @@ def _check(name: str, **tensors: torch.Tensor) -> torch.Size:
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name}: {key} must be a torch.Tensor, got {type(value).__name__}")
         if value.dim() < 2:
-            raise ValueError(
-                f"{name}: {key} has shape {tuple(value.shape)}, expected [*batch, T, 1] (time at dim -2)"
-            )
+            raise ValueError(f"{name}: {key} has shape {tuple(value.shape)}, expected [*batch, T, 1] (time at dim -2)")
         if shape is None:
             shape = value.shape
         elif value.shape != shape:

@@ -64,14 +64,10 @@ def test_seed_book_example(fn):
 @pytest.mark.parametrize("fn", [generalized_advantage_estimate, vec_generalized_advantage_estimate])
 def test_truncation_bootstraps_from_next_value(fn):
     # one step, truncated (done, not terminated): A = r + gamma * V(s') - V(s)
-    adv, _ = fn(
-        0.9, 0.8, _col([1.0]), _col([10.0]), _col([2.0]), _col([True], torch.bool), _col([False], torch.bool)
-    )
+    adv, _ = fn(0.9, 0.8, _col([1.0]), _col([10.0]), _col([2.0]), _col([True], torch.bool), _col([False], torch.bool))
     assert adv.item() == pytest.approx(2.0 + 0.9 * 10.0 - 1.0)
     # terminated: no bootstrap
-    adv, _ = fn(
-        0.9, 0.8, _col([1.0]), _col([10.0]), _col([2.0]), _col([True], torch.bool), _col([True], torch.bool)
-    )
+    adv, _ = fn(0.9, 0.8, _col([1.0]), _col([10.0]), _col([2.0]), _col([True], torch.bool), _col([True], torch.bool))
     assert adv.item() == pytest.approx(2.0 - 1.0)
 
 

@@ -1,0 +1,211 @@
+"""PPO on CartPole: time and env steps to solve, rl4py vs Stable-Baselines3, in one run.
+
+Solved = the mean return of the last 20 finished episodes reaches 475. Wall time counts
+from the start of training (after imports) and includes building the agent. Prints JSON
+lines: one per run, then one summary per library, then the collector measurement.
+
+    python bench/ppo_cartpole.py                  # 5 seeds each, rl4py and sb3
+    python bench/ppo_cartpole.py --libraries rl4py --seeds 3
+
+Needs ``pip install -e ".[bench]"`` for the sb3 peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import deque
+
+import torch
+
+from rl4py import CartPole, SyncCollector, make_discrete_actor_critic
+from rl4py.trainers import PPOConfig, train_ppo
+
+TARGET = 475.0
+WINDOW = 20
+
+#: rl4py's configuration for this benchmark; differences from CleanRL's defaults: more sub-envs
+#: and shorter rollouts, one full-batch minibatch per epoch, a higher constant learning rate, no
+#: entropy bonus and no value clipping (CartPole needs neither).
+RL4PY_CONFIG = dict(
+    num_envs=32,
+    rollout_length=32,
+    lr=3e-3,
+    anneal_lr=False,
+    num_minibatches=1,
+    epochs=4,
+    entropy_coeff=0.0,
+    clip_value=False,
+    total_frames=400_000,
+)
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def run_rl4py(seed: int) -> dict:
+    config = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **RL4PY_CONFIG)
+    result = train_ppo(CartPole(num_envs=config.num_envs), config)
+    return {
+        "solved": result.solved,
+        "seconds_to_solve": round(result.seconds, 3) if result.solved else None,
+        "env_steps_to_solve": result.frames if result.solved else None,
+        "steps_per_second": round(result.frames / result.seconds),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def run_sb3(seed: int, cap_seconds: float) -> dict:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class SolveCallback(BaseCallback):
+        def __init__(self, start: float) -> None:
+            super().__init__()
+            self.start = start
+            self.recent: deque[float] = deque(maxlen=WINDOW)
+            self.solved_at: tuple[float, int] | None = None
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.recent.append(info["episode"]["r"])
+            if len(self.recent) == WINDOW and sum(self.recent) / WINDOW >= TARGET:
+                self.solved_at = (time.perf_counter() - self.start, self.num_timesteps)
+                return False
+            return time.perf_counter() - self.start < cap_seconds
+
+    start = time.perf_counter()
+    # rl-zoo's tuned CartPole-v1 hyperparameters (hyperparams/ppo.yml)
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=lambda progress: progress * 1e-3,
+        clip_range=lambda progress: progress * 0.2,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    callback = SolveCallback(start)
+    model.learn(total_timesteps=1_000_000, callback=callback)
+    seconds = time.perf_counter() - start
+    solved = callback.solved_at is not None
+    return {
+        "solved": solved,
+        "seconds_to_solve": round(callback.solved_at[0], 3) if solved else None,
+        "env_steps_to_solve": callback.solved_at[1] if solved else None,
+        "steps_per_second": round(model.num_timesteps / seconds),
+        "seconds": round(seconds, 3),
+    }
+
+
+def measure_collector(num_envs: int = 1024, rollout_length: int = 16, repeats: int = 20) -> dict:
+    """Rollout time vs the env step and policy forward alone, same sizes and steps."""
+    torch.manual_seed(0)
+    actor, _ = make_discrete_actor_critic(4, 2)
+    env = CartPole(num_envs=num_envs)
+    collector = SyncCollector(env, actor, rollout_length=rollout_length, seed=0, return_same_td=True)
+    collector.rollout()  # allocate storage, warm up
+
+    def best_of(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    rollout_s = best_of(collector.rollout)
+    root = env.reset_tensors(seed=1)
+    actions = torch.randint(0, 2, (rollout_length, num_envs))
+
+    def env_only() -> None:
+        for t in range(rollout_length):
+            env.step_tensors(actions[t])
+
+    from tensordict import TensorDict
+
+    def policy_only() -> None:
+        with torch.inference_mode():
+            for _ in range(rollout_length):
+                actor(TensorDict(root, batch_size=[num_envs]))
+
+    env_s = best_of(env_only)
+    policy_s = best_of(policy_only)
+    frames = num_envs * rollout_length
+    return {
+        "bench": "collector",
+        "library": "rl4py",
+        "num_envs": num_envs,
+        "rollout_length": rollout_length,
+        "policy": "64-64 tanh MLP",
+        "steps_per_second": round(frames / rollout_s),
+        "env_only_steps_per_second": round(frames / env_s),
+        "rollout_seconds": round(rollout_s, 5),
+        "env_seconds": round(env_s, 5),
+        "policy_seconds": round(policy_s, 5),
+        "overhead_fraction": round((rollout_s - env_s - policy_s) / rollout_s, 4),
+    }
+
+
+def summary(library: str, runs: list[dict]) -> dict:
+    solved = [r for r in runs if r["solved"]]
+    return {
+        "bench": "ppo_cartpole",
+        "library": library,
+        "summary": True,
+        "runs": len(runs),
+        "solved_runs": len(solved),
+        # unsolved runs count as infinitely slow, so the median is honest when some fail
+        "median_seconds_to_solve": _median([r["seconds_to_solve"] for r in runs]),
+        "median_env_steps_to_solve": _median([r["env_steps_to_solve"] for r in runs]),
+    }
+
+
+def _median(values: list) -> float | None:
+    ordered = sorted(float("inf") if v is None else v for v in values)
+    m = statistics.median(ordered)
+    return None if m == float("inf") else m
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--libraries", default="rl4py,sb3")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for every library")
+    parser.add_argument("--sb3-cap", type=float, default=120.0, help="seconds before an sb3 run counts as unsolved")
+    parser.add_argument("--no-collector", action="store_true", help="skip the 1024x16 collector measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    summaries = []
+    for library in args.libraries.split(","):
+        runs = []
+        for seed in range(args.seeds):
+            result = run_rl4py(seed) if library == "rl4py" else run_sb3(seed, args.sb3_cap)
+            record = {"bench": "ppo_cartpole", "library": library, "seed": seed, **result}
+            emit(record)
+            runs.append(record)
+        summaries.append(summary(library, runs))
+    for record in summaries:
+        emit(record)
+    by_lib = {s["library"]: s for s in summaries}
+    if "rl4py" in by_lib and "sb3" in by_lib:
+        ours, peer = by_lib["rl4py"]["median_seconds_to_solve"], by_lib["sb3"]["median_seconds_to_solve"]
+        emit({"bench": "ppo_cartpole", "speedup_vs_sb3": None if not ours or not peer else round(peer / ours, 2)})
+    if not args.no_collector:
+        emit(measure_collector())
+
+
+if __name__ == "__main__":
+    main()
