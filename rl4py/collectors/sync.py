@@ -116,12 +116,13 @@ class SyncCollector:
                 nexts.append(out.next)
                 root = out.root
             self._root = root
-            if self._storage is None:
-                self._storage = self._allocate(roots[0], nexts[0])
-                self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
-                self._next_keys = list(nexts[0])
+        if self._storage is None:  # allocated outside inference mode: ordinary tensors autograd accepts
+            self._storage = self._allocate(roots[0], nexts[0])
+            self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
+            self._next_keys = list(nexts[0])
+        storage = self._storage
+        with torch.inference_mode():
             # one stacked write per key into the preallocated [B, T, ...] storage
-            storage = self._storage
             for key in self._root_keys:
                 torch.stack([step.get(key) for step in roots], dim=1, out=storage.get(key))
             for key in self._next_keys:

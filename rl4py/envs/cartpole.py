@@ -29,8 +29,9 @@ class CartPole(EnvBase):
         num_envs: number of sub-envs B.
         device: device of the state and of every returned tensor.
         max_episode_steps: truncation horizon (500 as in ``CartPole-v1``).
-        dtype: dtype of the internal state; ``torch.float64`` reproduces gymnasium bit for bit
-            in a single step, ``torch.float32`` (default) is faster. Observations are float32.
+        dtype: dtype of the internal state; ``torch.float64`` (gymnasium's) matches gymnasium to
+            round-off (~1e-16) in a single step, ``torch.float32`` (default) is faster.
+            Observations are float32.
         partial_observation: hide the velocities (observation ``[B, 2]``: position and angle),
             a partially observable variant for recurrent policies.
         validate: check actions and outputs (see :class:`EnvBase`).
@@ -104,8 +105,8 @@ class CartPole(EnvBase):
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
         self.state = self._initial_state()
-        self.elapsed_steps.zero_()
-        return {keys.OBSERVATION: self._observe(self.state)}
+        self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
+        return {keys.OBSERVATION: self._observe(self.state).clone()}
 
     def dynamics(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """One Euler step of the cart-pole equations (gymnasium's, with constants folded).
@@ -133,11 +134,11 @@ class CartPole(EnvBase):
     def _step(self, action: torch.Tensor) -> EnvStep:
         next_state = self.dynamics(self.state, action)
         terminated = (next_state[:, 0::2].abs() > self._thresholds).any(-1, keepdim=True)
-        self.elapsed_steps += 1
-        truncated = (self.elapsed_steps >= self.max_episode_steps).unsqueeze(-1)
+        elapsed = self.elapsed_steps + 1
+        truncated = (elapsed >= self.max_episode_steps).unsqueeze(-1)
         done = terminated | truncated
         self.state = torch.where(done, self._initial_state(), next_state)
-        self.elapsed_steps.masked_fill_(done.squeeze(-1), 0)
+        self.elapsed_steps = elapsed.masked_fill_(done.squeeze(-1), 0)
         return EnvStep(
             next={
                 keys.OBSERVATION: self._observe(next_state),
@@ -146,7 +147,8 @@ class CartPole(EnvBase):
                 keys.TRUNCATED: truncated,
                 keys.DONE: done,
             },
-            root={keys.OBSERVATION: self._observe(self.state)},
+            # a copy: a consumer writing into the observation must not move the cart
+            root={keys.OBSERVATION: self._observe(self.state).clone()},
         )
 
     def state_dict(self) -> dict:

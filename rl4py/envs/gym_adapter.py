@@ -110,7 +110,8 @@ class GymEnv(EnvBase):
         array = np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        # a copy: vector envs built with copy=False reuse their buffers on the next step
+        return torch.tensor(array, device=self.device)
 
     def _obs_entries(self, obs: Any) -> dict[NestedKey, torch.Tensor]:
         if isinstance(obs, dict):
@@ -136,8 +137,8 @@ class GymEnv(EnvBase):
         if done.any():
             if self._autoreset == AutoresetMode.SAME_STEP:
                 final_obs = _with_final_obs(obs, info, done)
-            else:  # DISABLED: reset the finished sub-envs ourselves
-                final_obs = obs
+            else:  # DISABLED: reset the finished sub-envs ourselves (the reset may reuse obs' buffer)
+                final_obs = {k: np.array(v, copy=True) for k, v in obs.items()} if isinstance(obs, dict) else obs.copy()
                 obs, _ = self.env.reset(options={"reset_mask": done})
         b = self.num_envs
         next_entries = self._obs_entries(final_obs)

@@ -89,8 +89,9 @@ class RewardClip(EnvWrapper):
 class ObservationNorm(EnvWrapper):
     """Normalizes ``"observation"`` by a running mean and variance, then clips to ``[-clip, clip]``.
 
-    The statistics are updated with every observation the env returns (Welford's parallel
-    update over the batch) unless :attr:`frozen`; they live in :meth:`state_dict`, so a resumed
+    The statistics are updated with every observation the env returns: the reset batch, every
+    true next observation and the first observation of every auto-reset episode (Welford's
+    parallel update over the batch), unless :attr:`frozen`; they live in :meth:`state_dict`, so a resumed
     run normalizes exactly as before.
 
     Args:
@@ -118,12 +119,23 @@ class ObservationNorm(EnvWrapper):
         self.var = torch.ones(shape, dtype=torch.float64, device=self.device)
         self.count = torch.zeros((), dtype=torch.float64, device=self.device)
 
-    def update(self, obs: torch.Tensor) -> None:
-        """Merges a batch ``[B, *obs_shape]`` into the running statistics (Chan et al.)."""
+    def update(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Merges a batch ``[B, *obs_shape]`` into the running statistics (Chan et al.).
+
+        Args:
+            obs: the observations.
+            mask: optional ``[B]`` bool, the rows to merge (no host sync: an empty mask merges nothing).
+        """
         batch = obs.to(torch.float64)
-        n = batch.shape[0]
-        batch_mean = batch.mean(0)
-        batch_var = batch.var(0, unbiased=False)
+        if mask is None:
+            n = torch.tensor(float(batch.shape[0]), dtype=torch.float64, device=batch.device)
+            batch_mean = batch.mean(0)
+            batch_var = batch.var(0, unbiased=False)
+        else:
+            weight = mask.to(torch.float64).view(-1, *([1] * (batch.dim() - 1)))
+            n = weight.sum()
+            batch_mean = (batch * weight).sum(0) / n.clamp(min=1.0)
+            batch_var = ((batch - batch_mean).square() * weight).sum(0) / n.clamp(min=1.0)
         total = self.count + n
         delta = batch_mean - self.mean
         self.mean = self.mean + delta * (n / total)
@@ -147,6 +159,8 @@ class ObservationNorm(EnvWrapper):
         out = self.env.step_tensors(action)
         if not self.frozen:
             self.update(out.next[self.key])
+            # the first observation of each new episode (roots of finished sub-envs)
+            self.update(out.root[self.key], mask=out.next[keys.DONE].squeeze(-1))
         out.next[self.key] = self.normalize(out.next[self.key])
         out.root[self.key] = self.normalize(out.root[self.key])
         return out
@@ -185,8 +199,9 @@ class EpisodeStats(EnvWrapper):
         self.episode_length = torch.zeros(self.num_envs, 1, dtype=torch.int64, device=self.device)
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
-        self.episode_return.zero_()
-        self.episode_length.zero_()
+        # fresh tensors, not zero_(): the old ones may be inference tensors made by a collector
+        self.episode_return = torch.zeros_like(self.episode_return)
+        self.episode_length = torch.zeros_like(self.episode_length)
         return self.env.reset_tensors(seed)
 
     def _step(self, action: torch.Tensor) -> EnvStep:

@@ -66,6 +66,12 @@ class CountingEnv(EnvBase):
             root={keys.OBSERVATION: self._obs()},
         )
 
+    def state_dict(self) -> dict:
+        return {"count": self.count.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = state["count"].clone()
+
 
 class IdentityEnv(EnvBase):
     """Observe a one-hot target among ``n`` and get reward 1 for choosing it, else 0.
@@ -112,8 +118,16 @@ class IdentityEnv(EnvBase):
         obs = self._obs()
         return EnvStep(
             next={keys.OBSERVATION: obs, keys.REWARD: reward, **_flags(torch.zeros_like(truncated), truncated)},
-            root={keys.OBSERVATION: obs},
+            root={keys.OBSERVATION: obs.clone()},
         )
+
+    def state_dict(self) -> dict:
+        return {"target": self.target.clone(), "count": self.count.clone(), "rng": self._rng.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.target = state["target"].clone()
+        self.count = state["count"].clone()
+        self._rng.load_state_dict(state["rng"])
 
 
 class InfiniteHorizonEnv(EnvBase):
@@ -153,3 +167,9 @@ class InfiniteHorizonEnv(EnvBase):
             },
             root={keys.OBSERVATION: torch.ones(self.num_envs, 1)},
         )
+
+    def state_dict(self) -> dict:
+        return {"count": self.count.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = state["count"].clone()
