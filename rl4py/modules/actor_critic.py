@@ -8,6 +8,7 @@ from tensordict.nn import TensorDictModule
 from torch import nn
 
 from rl4py import keys
+from rl4py.modules.activations import Tanh
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.mlp import MLP
 
@@ -18,7 +19,7 @@ def make_discrete_actor_critic(
     observation_size: int,
     n_actions: int,
     num_cells: Sequence[int] = (64, 64),
-    activation: type[nn.Module] = nn.Tanh,
+    activation: type[nn.Module] = Tanh,
 ) -> tuple[ProbabilisticActor, TensorDictModule]:
     """Separate actor and critic MLPs, as in CleanRL's ``ppo.py``.
 

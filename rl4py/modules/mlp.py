@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from rl4py.modules.activations import Tanh
 from rl4py.modules.init import orthogonal_init_
 
 __all__ = ["MLP"]
@@ -23,7 +24,8 @@ class MLP(nn.Sequential):
         in_features: input size.
         out_features: output size.
         num_cells: hidden layer sizes (empty for a single linear layer).
-        activation: activation class, instantiated once per hidden layer.
+        activation: activation class, instantiated once per hidden layer (default
+            :class:`rl4py.modules.Tanh`, ``nn.Tanh``'s math with a faster CPU kernel).
         norm: optional normalization class (``nn.LayerNorm``, ``nn.RMSNorm``) applied after each
             hidden linear layer.
         output_gain: orthogonal gain of the output layer.
@@ -40,7 +42,7 @@ class MLP(nn.Sequential):
         in_features: int,
         out_features: int,
         num_cells: Sequence[int] = (64, 64),
-        activation: type[nn.Module] = nn.Tanh,
+        activation: type[nn.Module] = Tanh,
         norm: type[nn.Module] | None = None,
         output_gain: float = 1.0,
         orthogonal_init: bool = True,

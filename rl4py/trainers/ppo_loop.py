@@ -13,11 +13,14 @@ import torch
 from rl4py.collectors.sync import SyncCollector, finished_episodes
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
+from rl4py.modules.activations import Tanh
 from rl4py.modules.actor_critic import make_discrete_actor_critic
-from rl4py.trainers.updates import minibatch_update
+from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values.gae import GAE
 
 __all__ = ["PPOConfig", "PPOResult", "train_ppo"]
+
+_ACTIVATIONS = {"tanh": Tanh, "relu": torch.nn.ReLU}
 
 
 @dataclass
@@ -58,8 +61,12 @@ class PPOConfig:
     """Minibatches per pass."""
     max_grad_norm: float | None = 0.5
     """Global gradient-norm clip."""
+    update_threads: int | None = None
+    """torch threads during the update (``None``: unchanged); collection keeps the caller's setting."""
     num_cells: tuple[int, ...] = (64, 64)
     """Hidden sizes of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation of both networks: ``"tanh"`` (CleanRL's) or ``"relu"``."""
     target_return: float | None = None
     """Stop once the mean return of the last ``window`` finished episodes reaches this."""
     window: int = 20
@@ -110,7 +117,11 @@ def train_ppo(
         raise TypeError(f"train_ppo: needs a flat Box observation space, got {obs_space}")
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    actor, critic = make_discrete_actor_critic(obs_space.shape[0], int(act_space.n), config.num_cells)
+    if config.activation not in _ACTIVATIONS:
+        raise ValueError(f"train_ppo: activation must be one of {sorted(_ACTIVATIONS)}, got {config.activation!r}")
+    actor, critic = make_discrete_actor_critic(
+        obs_space.shape[0], int(act_space.n), config.num_cells, _ACTIVATIONS[config.activation]
+    )
     estimator = GAE(config.gamma, config.lmbda, value_network=critic)
     loss = PPOLoss(
         actor,
@@ -142,16 +153,17 @@ def train_ppo(
             frac = 1.0 - (collector.frames - collector.frames_per_rollout) / config.total_frames
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * frac
-        estimator(rollout)
-        stats = minibatch_update(
-            loss,
-            optimizer,
-            rollout,
-            epochs=config.epochs,
-            num_minibatches=config.num_minibatches,
-            max_grad_norm=config.max_grad_norm,
-            generator=shuffle,
-        )
+        with num_threads(config.update_threads):
+            estimator(rollout)
+            stats = minibatch_update(
+                loss,
+                optimizer,
+                rollout,
+                epochs=config.epochs,
+                num_minibatches=config.num_minibatches,
+                max_grad_norm=config.max_grad_norm,
+                generator=shuffle,
+            )
         if progress is not None and iteration % progress_every == 0:
             seconds = time.perf_counter() - start
             line = {

@@ -9,6 +9,7 @@ from tensordict.nn import set_interaction_type
 from torch import nn
 
 from rl4py import MLP, Categorical, ProbabilisticActor, make_discrete_actor_critic, orthogonal_init_
+from rl4py.modules import Tanh, fast_tanh
 
 
 @pytest.mark.parametrize("shape, gain", [((64, 4), math.sqrt(2)), ((2, 64), 0.01), ((64, 64), 1.0)])
@@ -95,7 +96,23 @@ def test_discrete_actor_critic_is_cleanrl_architecture():
     c_layers = [m for m in critic.module if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in a_layers] == [(4, 64), (64, 64), (64, 2)]
     assert [(m.in_features, m.out_features) for m in c_layers] == [(4, 64), (64, 64), (64, 1)]
-    assert all(isinstance(m, nn.Tanh) for m in actor.module if not isinstance(m, nn.Linear))
+    assert all(isinstance(m, Tanh) for m in actor.module if not isinstance(m, nn.Linear))
     head = a_layers[-1].weight.detach()
     torch.testing.assert_close(head @ head.T, 1e-4 * torch.eye(2), atol=1e-7, rtol=1e-4)
     assert not set(map(id, actor.parameters())) & set(map(id, critic.parameters()))
+
+
+@pytest.mark.parametrize("shape", [(8, 64), (1024, 64), (3, 50, 70)])
+def test_fast_tanh_matches_torch_tanh_values_and_gradients(shape):
+    x = (torch.randn(shape) * 4).requires_grad_()
+    y_ref = torch.tanh(x)
+    (g_ref,) = torch.autograd.grad(y_ref.sum(), x)
+    y = fast_tanh(x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(y, y_ref, atol=3e-7, rtol=0)
+    torch.testing.assert_close(g, g_ref, atol=6e-7, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(fast_tanh(x), y_ref, atol=3e-7, rtol=0)
+    # saturates exactly like tanh
+    big = torch.tensor([-50.0, 50.0]).repeat(8192)
+    assert torch.equal(fast_tanh(big), torch.tanh(big))

