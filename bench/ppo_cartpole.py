@@ -186,20 +186,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--libraries", default="rl4py,sb3")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for every library")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for rl4py's collection")
+    parser.add_argument(
+        "--sb3-threads",
+        type=int,
+        default=None,
+        help="torch threads for sb3 (default: torch's default, one per core, as an sb3 user runs it)",
+    )
     parser.add_argument("--sb3-cap", type=float, default=120.0, help="seconds before an sb3 run counts as unsolved")
     parser.add_argument("--no-collector", action="store_true", help="skip the 1024x16 collector measurement")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    default_threads = torch.get_num_threads()
     summaries = []
     for library in args.libraries.split(","):
+        threads = args.threads if library == "rl4py" else (args.sb3_threads or default_threads)
+        torch.set_num_threads(threads)
         runs = []
         for seed in range(args.seeds):
             result = run_rl4py(seed) if library == "rl4py" else run_sb3(seed, args.sb3_cap)
-            record = {"bench": "ppo_cartpole", "library": library, "seed": seed, **result}
+            record = {"bench": "ppo_cartpole", "library": library, "seed": seed, "torch_threads": threads, **result}
             emit(record)
             runs.append(record)
-        summaries.append(summary(library, runs))
+        summaries.append({**summary(library, runs), "torch_threads": threads})
     for record in summaries:
         emit(record)
     by_lib = {s["library"]: s for s in summaries}
@@ -207,6 +215,7 @@ def main() -> None:
         ours, peer = by_lib["rl4py"]["median_seconds_to_solve"], by_lib["sb3"]["median_seconds_to_solve"]
         emit({"bench": "ppo_cartpole", "speedup_vs_sb3": None if not ours or not peer else round(peer / ours, 2)})
     if not args.no_collector:
+        torch.set_num_threads(args.threads)
         emit(measure_collector())
 
 
