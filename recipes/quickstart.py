@@ -20,7 +20,7 @@ actor, critic = make_discrete_actor_critic(observation_size=4, n_actions=2)
 collector = SyncCollector(env, actor, rollout_length=32, total_frames=500_000, seed=0)
 advantage = GAE(gamma=0.99, lmbda=0.95, value_network=critic)
 loss = PPOLoss(actor, critic, entropy_coeff=0.0, clip_value=False)
-optimizer = torch.optim.Adam(loss.parameters(), lr=3e-3, eps=1e-5)
+optimizer = torch.optim.Adam(loss.parameters(), lr=1e-2, eps=1e-5)
 
 recent = deque(maxlen=20)  # returns of the last 20 finished episodes
 for i, rollout in enumerate(collector):
@@ -34,6 +34,6 @@ for i, rollout in enumerate(collector):
         print(f"solved CartPole in {seconds:.2f} s ({collector.frames} env steps)")
         break
     advantage(rollout)  # writes "advantage" and "value_target"
-    minibatch_update(loss, optimizer, rollout, epochs=4, num_minibatches=1, max_grad_norm=0.5)
+    minibatch_update(loss, optimizer, rollout, epochs=6, num_minibatches=1, max_grad_norm=0.5)
 else:
     print(f"not solved within {collector.frames} env steps (mean return {mean_return:.1f})")
