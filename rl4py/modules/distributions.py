@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import distributions as D
 
-__all__ = ["Categorical"]
+__all__ = ["LOG_STD_MAX", "LOG_STD_MIN", "Categorical", "DiagGaussian", "MaskedCategorical", "MultiCategorical"]
+
+#: bounds of the log standard deviation of :class:`DiagGaussian` (the seed book's [-5, 2])
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class Categorical(D.Categorical):
@@ -52,3 +57,170 @@ class Categorical(D.Categorical):
     @property
     def deterministic_sample(self) -> torch.Tensor:
         return self.mode
+
+
+class MaskedCategorical(Categorical):
+    """A categorical distribution whose masked-out actions have probability exactly zero.
+
+    Masked actions are never sampled, get ``log_prob = -inf`` and contribute nothing to the
+    entropy; the gradient reaches only the allowed logits.
+
+    Args:
+        logits: ``[*B, K]``.
+        mask: ``[*B, K]`` bool, true = allowed. Every row needs at least one allowed action.
+        generator: optional ``torch.Generator`` for sampling.
+
+    Raises:
+        ValueError: a row of ``mask`` allows no action, or shapes differ.
+    """
+
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        if mask.shape != logits.shape:
+            raise ValueError(
+                f"MaskedCategorical: mask has shape {tuple(mask.shape)}, "
+                f"expected the logits' shape {tuple(logits.shape)}"
+            )
+        if mask.dtype != torch.bool:
+            raise TypeError(f"MaskedCategorical: mask must be a bool tensor (true = allowed), got {mask.dtype}")
+        empty = ~mask.any(-1)
+        if bool(empty.any()):
+            row = empty.nonzero()[0].tolist()
+            raise ValueError(f"MaskedCategorical: mask row {row} allows no action; every row needs an allowed action")
+        self.mask = mask
+        super().__init__(logits.masked_fill(~mask, float("-inf")), generator)
+
+    def entropy(self) -> torch.Tensor:
+        p_log_p = torch.where(self.mask, self.logits.exp() * self.logits, torch.zeros((), dtype=self.logits.dtype))
+        return -p_log_p.sum(-1)
+
+
+class MultiCategorical(D.Distribution):
+    """Independent categorical heads over one flat logits tensor (a ``MultiDiscrete`` action).
+
+    Head ``h`` reads ``logits[..., offset_h : offset_h + nvec[h]]``. Samples are ``[*B, H]``
+    int64; ``log_prob`` and ``entropy`` are sums over the heads, ``[*B]``.
+
+    Args:
+        logits: ``[*B, sum(nvec)]``.
+        nvec: number of choices of each head.
+        mask: optional ``[*B, sum(nvec)]`` bool (true = allowed), per head as in
+            :class:`MaskedCategorical`.
+        generator: optional ``torch.Generator`` for sampling.
+    """
+
+    arg_constraints: dict = {}
+    has_enumerate_support = False
+
+    def __init__(
+        self,
+        logits: torch.Tensor,
+        nvec: tuple[int, ...] | list[int] | torch.Tensor,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.nvec = [int(n) for n in (nvec.tolist() if isinstance(nvec, torch.Tensor) else nvec)]
+        if not self.nvec or min(self.nvec) < 1:
+            raise ValueError(f"MultiCategorical: nvec must be positive sizes, got {self.nvec}")
+        if logits.shape[-1] != sum(self.nvec):
+            raise ValueError(
+                f"MultiCategorical: logits have {logits.shape[-1]} entries in the last dim, expected "
+                f"sum(nvec) = {sum(self.nvec)} for nvec {self.nvec}"
+            )
+        chunks = logits.split(self.nvec, dim=-1)
+        if mask is None:
+            self.heads = [Categorical(chunk, generator) for chunk in chunks]
+        else:
+            if mask.shape != logits.shape:
+                raise ValueError(
+                    f"MultiCategorical: mask has shape {tuple(mask.shape)}, expected the logits' {tuple(logits.shape)}"
+                )
+            masks = mask.split(self.nvec, dim=-1)
+            self.heads = [MaskedCategorical(c, m, generator) for c, m in zip(chunks, masks)]
+        super().__init__(batch_shape=logits.shape[:-1], event_shape=torch.Size([len(self.nvec)]), validate_args=False)
+
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        return torch.stack([head.sample(sample_shape) for head in self.heads], dim=-1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if value.shape[-1] != len(self.heads):
+            raise ValueError(
+                f"MultiCategorical: action has {value.shape[-1]} entries in the last dim, expected {len(self.heads)}"
+            )
+        return sum(head.log_prob(value[..., i]) for i, head in enumerate(self.heads))
+
+    def entropy(self) -> torch.Tensor:
+        return sum(head.entropy() for head in self.heads)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return torch.stack([head.mode for head in self.heads], dim=-1)
+
+    @property
+    def deterministic_sample(self) -> torch.Tensor:
+        return self.mode
+
+
+class DiagGaussian(D.Distribution):
+    """A diagonal Gaussian over ``[*B, d]`` actions, optionally squashed by ``tanh``.
+
+    The log standard deviation is clamped to ``[LOG_STD_MIN, LOG_STD_MAX]`` = ``[-5, 2]`` in
+    sampling, ``log_prob`` and ``entropy``. With ``tanh=True`` samples are ``tanh(u)``,
+    ``u ~ N(loc, std)``, and ``log_prob`` subtracts the log-determinant
+    ``sum log(1 - tanh(u)^2)`` (computed stably as ``2 (log 2 - u - softplus(-2u))``); the
+    entropy is then the Gaussian's (the squashed one has no closed form). Actions are never
+    clipped here: the env clips to its bounds when stepped.
+
+    Args:
+        loc: means ``[*B, d]``.
+        log_std: log standard deviations, ``[*B, d]`` or broadcastable (a state-independent
+            ``[d]`` parameter).
+        tanh: squash samples into ``(-1, 1)``.
+    """
+
+    arg_constraints: dict = {}
+    has_rsample = True
+
+    def __init__(self, loc: torch.Tensor, log_std: torch.Tensor, tanh: bool = False) -> None:
+        if loc.dim() < 1:
+            raise ValueError(f"DiagGaussian: loc must be [*B, d], got shape {tuple(loc.shape)}")
+        self.loc = loc
+        self.log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).expand_as(loc)
+        self.scale = self.log_std.exp()
+        self.tanh = tanh
+        super().__init__(batch_shape=loc.shape[:-1], event_shape=loc.shape[-1:], validate_args=False)
+
+    def rsample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        shape = torch.Size(sample_shape) + self.loc.shape
+        u = self.loc + self.scale * torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        return torch.tanh(u) if self.tanh else u
+
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+    def _gaussian_log_prob(self, u: torch.Tensor) -> torch.Tensor:
+        z = (u - self.loc) / self.scale
+        return (-0.5 * z.square() - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if not self.tanh:
+            return self._gaussian_log_prob(value)
+        eps = torch.finfo(value.dtype).eps
+        u = torch.atanh(value.clamp(-1 + eps, 1 - eps))
+        log_det = 2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))
+        return self._gaussian_log_prob(u) - log_det.sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.tanh(self.loc) if self.tanh else self.loc
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    @property
+    def deterministic_sample(self) -> torch.Tensor:
+        return self.mean
