@@ -16,14 +16,22 @@ from rl4py.envs import (
     ObservationNorm,
     RewardClip,
 )
-from rl4py.losses import LossModule, PPOLoss, total_loss
+from rl4py.losses import ActorCriticLoss, BCLoss, LossModule, PolicyDistillationLoss, PPOLoss, bc_step, total_loss
 from rl4py.modules import MLP, Categorical, ProbabilisticActor, make_discrete_actor_critic, orthogonal_init_
-from rl4py.values import GAE, ValueEstimator, make_value_estimator
+from rl4py.values import GAE, UPGO, MultiHeadGAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GAE",
+    "UPGO",
+    "ActorCriticLoss",
+    "BCLoss",
+    "MultiHeadGAE",
+    "PolicyDistillationLoss",
+    "TDLambda",
+    "VTrace",
+    "bc_step",
     "MLP",
     "CartPole",
     "Categorical",

@@ -1,8 +1,37 @@
 """Loss modules returning TensorDicts of ``loss_*`` terms and diagnostics; the math lives in
-:mod:`rl4py.losses.functional`."""
+:mod:`rl4py.losses.functional` and beside each loss."""
 
 from rl4py.losses import functional
+from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.losses.common import LossModule, total_loss
+from rl4py.losses.imitation import (
+    BCLoss,
+    PolicyDistillationLoss,
+    bc_loss_discrete,
+    bc_loss_multi_head,
+    bc_step,
+    categorical_kl,
+    policy_distillation_loss,
+    value_distillation_loss,
+)
+from rl4py.losses.policy_gradient import awr_loss, huber_value_loss, reinforce_loss
 from rl4py.losses.ppo import PPOLoss
 
-__all__ = ["LossModule", "PPOLoss", "functional", "total_loss"]
+__all__ = [
+    "ActorCriticLoss",
+    "BCLoss",
+    "LossModule",
+    "PPOLoss",
+    "PolicyDistillationLoss",
+    "awr_loss",
+    "bc_loss_discrete",
+    "bc_loss_multi_head",
+    "bc_step",
+    "categorical_kl",
+    "functional",
+    "huber_value_loss",
+    "policy_distillation_loss",
+    "reinforce_loss",
+    "total_loss",
+    "value_distillation_loss",
+]

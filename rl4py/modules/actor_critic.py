@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import gymnasium as gym
+import numpy as np
 from tensordict.nn import TensorDictModule
 from torch import nn
 
 from rl4py import keys
 from rl4py.modules.activations import Tanh
 from rl4py.modules.actors import ProbabilisticActor
+from rl4py.modules.distributions import Categorical, DiagGaussian, MaskedCategorical, MultiCategorical
+from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.mlp import MLP
 
-__all__ = ["make_discrete_actor_critic"]
+__all__ = ["make_actor_critic", "make_discrete_actor_critic"]
 
 
 def make_discrete_actor_critic(
@@ -49,6 +53,93 @@ def make_discrete_actor_critic(
     )
     critic = TensorDictModule(
         MLP(observation_size, 1, num_cells, activation, output_gain=1.0),
+        in_keys=[keys.OBSERVATION],
+        out_keys=[keys.STATE_VALUE],
+    )
+    return actor, critic
+
+
+def make_actor_critic(
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    num_cells: Sequence[int] = (64, 64),
+    activation: type[nn.Module] = Tanh,
+    masked: bool = False,
+    log_std_mode: str = "separate",
+    init_log_std: float = 0.0,
+    tanh_squash: bool = False,
+) -> tuple[ProbabilisticActor, TensorDictModule]:
+    """Separate actor and critic MLPs for any of the supported single-env action spaces.
+
+    ============================  =====================================================
+    action space                  actor
+    ============================  =====================================================
+    ``Discrete(n)``               ``"logits"`` ``[*B, n]`` -> :class:`Categorical`
+                                  (:class:`MaskedCategorical` with ``masked``)
+    ``MultiDiscrete(nvec)``       ``"logits"`` ``[*B, sum(nvec)]`` -> :class:`MultiCategorical`
+    ``Box((d,))``                 ``"loc"``, ``"log_std"`` ``[*B, d]`` -> :class:`DiagGaussian`
+    ============================  =====================================================
+
+    With ``masked``, the actor reads ``"action_mask"`` (bool, true = allowed) next to the
+    observation. The critic writes ``"state_value"`` ``[*B, 1]``. Initialization follows
+    CleanRL: hidden gain ``sqrt(2)``, policy head gain 0.01, value head gain 1.
+
+    Args:
+        observation_space: a flat ``Box`` (one sub-env's space).
+        action_space: one sub-env's action space.
+        num_cells: hidden sizes of each network.
+        activation: hidden activation.
+        masked: read ``"action_mask"`` (discrete and multi-discrete spaces).
+        log_std_mode: ``"separate"`` (state-independent parameter) or ``"output"`` (``Box`` only).
+        init_log_std: initial log standard deviation (``Box`` only).
+        tanh_squash: squash Gaussian samples with ``tanh`` (``Box`` only; the env then sees
+            actions in ``(-1, 1)``, so scale them to its bounds yourself or use an env in that range).
+
+    Returns:
+        ``(actor, critic)``.
+    """
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise TypeError(f"make_actor_critic: needs a flat Box observation space, got {observation_space}")
+    obs_size = int(observation_space.shape[0])
+    mask_keys = {"mask": keys.ACTION_MASK} if masked else None
+    if isinstance(action_space, gym.spaces.Discrete):
+        actor = ProbabilisticActor(
+            MLP(obs_size, int(action_space.n), num_cells, activation, output_gain=0.01),
+            dist_keys=[keys.LOGITS],
+            distribution_class=MaskedCategorical if masked else Categorical,
+            dist_in_keys=mask_keys,
+        )
+    elif isinstance(action_space, gym.spaces.MultiDiscrete):
+        if action_space.nvec.ndim != 1:
+            raise TypeError(f"make_actor_critic: needs a 1-D MultiDiscrete space, got {action_space}")
+        nvec = [int(n) for n in action_space.nvec]
+        actor = ProbabilisticActor(
+            MLP(obs_size, sum(nvec), num_cells, activation, output_gain=0.01),
+            dist_keys=[keys.LOGITS],
+            distribution_class=MultiCategorical,
+            distribution_kwargs={"nvec": nvec},
+            dist_in_keys=mask_keys,
+        )
+    elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        if masked:
+            raise ValueError("make_actor_critic: masks apply to discrete action spaces, not to Box")
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise ValueError(f"make_actor_critic: the Box action space needs finite bounds, got {action_space}")
+        d = int(action_space.shape[0])
+        out = d if log_std_mode == "separate" else 2 * d
+        params = GaussianParams(
+            MLP(obs_size, out, num_cells, activation, output_gain=0.01), d, log_std_mode, init_log_std
+        )
+        actor = ProbabilisticActor(
+            params,
+            dist_keys=[keys.LOC, keys.LOG_STD],
+            distribution_class=DiagGaussian,
+            distribution_kwargs={"tanh": tanh_squash},
+        )
+    else:
+        raise TypeError(f"make_actor_critic: unsupported action space {action_space}")
+    critic = TensorDictModule(
+        MLP(obs_size, 1, num_cells, activation, output_gain=1.0),
         in_keys=[keys.OBSERVATION],
         out_keys=[keys.STATE_VALUE],
     )

@@ -1,6 +1,17 @@
-"""Training: plain-loop helpers (no Lightning needed) and, later, LightningModules."""
+"""Training: plain-loop helpers and trainers (no Lightning needed)."""
 
-from rl4py.trainers.ppo_loop import PPOConfig, PPOResult, train_ppo
+from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
+from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
+from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 
-__all__ = ["PPOConfig", "PPOResult", "minibatch_update", "num_threads", "train_ppo"]
+__all__ = [
+    "EpisodeTracker",
+    "ImpalaConfig",
+    "PPOConfig",
+    "TrainResult",
+    "minibatch_update",
+    "num_threads",
+    "train_impala",
+    "train_ppo",
+]

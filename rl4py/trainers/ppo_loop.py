@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import gymnasium as gym
 import torch
 
-from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py import keys
+from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import Tanh
-from rl4py.modules.actor_critic import make_discrete_actor_critic
+from rl4py.modules.actor_critic import make_actor_critic
+from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
-from rl4py.values.gae import GAE
+from rl4py.values import GAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
-__all__ = ["PPOConfig", "PPOResult", "train_ppo"]
+__all__ = ["PPOConfig", "train_ppo"]
 
 _ACTIVATIONS = {"tanh": Tanh, "relu": torch.nn.ReLU}
 
@@ -43,6 +43,10 @@ class PPOConfig:
     """Discount."""
     lmbda: float = 0.95
     """GAE lambda."""
+    estimator: str = "gae"
+    """Value estimator stage: ``"gae"``, ``"vtrace"`` (with the actor's importance ratios),
+    ``"td_lambda"`` or any name in :data:`rl4py.values.VALUE_ESTIMATORS` taking ``gamma`` and
+    ``value_network``."""
     clip_epsilon: float = 0.2
     """Surrogate clip range."""
     dual_clip: float | None = None
@@ -67,6 +71,8 @@ class PPOConfig:
     """Hidden sizes of the actor and of the critic."""
     activation: str = "tanh"
     """Hidden activation of both networks: ``"tanh"`` (CleanRL's) or ``"relu"``."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of a Gaussian policy (Box action spaces)."""
     target_return: float | None = None
     """Stop once the mean return of the last ``window`` finished episodes reaches this."""
     window: int = 20
@@ -77,52 +83,42 @@ class PPOConfig:
     """Free-form notes carried into the result (for benchmarks)."""
 
 
-@dataclass
-class PPOResult:
-    """What :func:`train_ppo` measured."""
-
-    solved: bool
-    frames: int
-    seconds: float
-    mean_return: float
-    iterations: int
-    actor: torch.nn.Module
-    critic: torch.nn.Module
-    history: list[dict] = field(default_factory=list)
-
-
 def train_ppo(
     env: EnvBase,
     config: PPOConfig | None = None,
     progress: Callable[[dict], None] | None = None,
     progress_every: int = 10,
-) -> PPOResult:
-    """Trains a discrete-action PPO agent (separate actor and critic MLPs) on ``env``.
+) -> TrainResult:
+    """Trains a PPO agent (separate actor and critic MLPs) on ``env``.
+
+    The actor fits the env's action space (:func:`~rl4py.modules.make_actor_critic`):
+    categorical for ``Discrete`` (masked when the env returns ``"action_mask"``),
+    multi-categorical for ``MultiDiscrete``, diagonal Gaussian for ``Box``.
 
     Args:
-        env: a batched env with a flat ``Box`` observation and a ``Discrete`` action space.
+        env: a batched env with a flat ``Box`` observation.
         config: hyperparameters (CleanRL's defaults if ``None``).
         progress: called every ``progress_every`` iterations with a dict of ``frames``,
             ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
         progress_every: iterations between ``progress`` calls.
 
     Returns:
-        A :class:`PPOResult` (wall time counted from the start of this call).
+        A :class:`~rl4py.trainers.TrainResult` (wall time counted from the start of this call).
     """
     config = config or PPOConfig()
-    obs_space, act_space = env.single_observation_space, env.single_action_space
-    if not isinstance(act_space, gym.spaces.Discrete):
-        raise TypeError(f"train_ppo: needs a Discrete action space, got {act_space}")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise TypeError(f"train_ppo: needs a flat Box observation space, got {obs_space}")
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     if config.activation not in _ACTIVATIONS:
         raise ValueError(f"train_ppo: activation must be one of {sorted(_ACTIVATIONS)}, got {config.activation!r}")
-    actor, critic = make_discrete_actor_critic(
-        obs_space.shape[0], int(act_space.n), config.num_cells, _ACTIVATIONS[config.activation]
+    actor, critic = make_actor_critic(
+        env.single_observation_space,
+        env.single_action_space,
+        config.num_cells,
+        _ACTIVATIONS[config.activation],
+        masked=keys.ACTION_MASK in env.observation_keys,
+        init_log_std=config.init_log_std,
     )
-    estimator = GAE(config.gamma, config.lmbda, value_network=critic)
+    estimator = make_estimator(config, actor, critic)
     loss = PPOLoss(
         actor,
         critic,
@@ -138,16 +134,12 @@ def train_ppo(
         env, actor, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
     )
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
-    recent: deque[float] = deque(maxlen=config.window)
+    tracker = EpisodeTracker(config.window, config.target_return)
     history: list[dict] = []
-    solved = False
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
-        returns, _ = finished_episodes(rollout)
-        recent.extend(returns.tolist())
-        mean_return = sum(recent) / len(recent) if recent else float("nan")
-        if config.target_return is not None and len(recent) == config.window and mean_return >= config.target_return:
-            solved = True
+        tracker.update(rollout)
+        if tracker.solved:
             break
         if config.anneal_lr:
             frac = 1.0 - (collector.frames - collector.frames_per_rollout) / config.total_frames
@@ -170,19 +162,29 @@ def train_ppo(
                 "frames": collector.frames,
                 "seconds": seconds,
                 "steps_per_second": collector.frames / seconds,
-                "mean_return": mean_return,
+                "mean_return": tracker.mean_return,
                 **{k: float(v) for k, v in stats.items()},
             }
             history.append(line)
             progress(line)
-    seconds = time.perf_counter() - start
-    return PPOResult(
-        solved=solved,
+    return TrainResult(
+        solved=tracker.solved,
         frames=collector.frames,
-        seconds=seconds,
-        mean_return=sum(recent) / len(recent) if recent else float("nan"),
+        seconds=time.perf_counter() - start,
+        mean_return=tracker.mean_return,
         iterations=iteration,
-        actor=actor,
-        critic=critic,
+        modules={"actor": actor, "critic": critic},
         history=history,
     )
+
+
+def make_estimator(config: PPOConfig, actor: torch.nn.Module, critic: torch.nn.Module) -> ValueEstimator:
+    """Builds the value-estimator stage named by ``config.estimator``."""
+    name = config.estimator
+    if name == "gae":
+        return GAE(config.gamma, config.lmbda, value_network=critic)
+    if name == "vtrace":
+        return VTrace(config.gamma, value_network=critic, actor=actor)
+    if name == "td_lambda":
+        return TDLambda(config.gamma, config.lmbda, value_network=critic)
+    return make_value_estimator(name, gamma=config.gamma, value_network=critic)
