@@ -12,12 +12,26 @@ from rl4py.envs import (
     EnvBase,
     EnvWrapper,
     EpisodeStats,
+    GridWorld,
     GymEnv,
+    MultiDiscreteTarget,
     ObservationNorm,
+    Pendulum,
     RewardClip,
 )
 from rl4py.losses import ActorCriticLoss, BCLoss, LossModule, PolicyDistillationLoss, PPOLoss, bc_step, total_loss
-from rl4py.modules import MLP, Categorical, ProbabilisticActor, make_discrete_actor_critic, orthogonal_init_
+from rl4py.modules import (
+    MLP,
+    AutoRegressiveActor,
+    Categorical,
+    DiagGaussian,
+    MaskedCategorical,
+    MultiCategorical,
+    ProbabilisticActor,
+    make_actor_critic,
+    make_discrete_actor_critic,
+    orthogonal_init_,
+)
 from rl4py.values import GAE, UPGO, MultiHeadGAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
 __version__ = "0.1.0"
@@ -34,11 +48,19 @@ __all__ = [
     "bc_step",
     "MLP",
     "CartPole",
+    "AutoRegressiveActor",
     "Categorical",
+    "DiagGaussian",
+    "MaskedCategorical",
+    "MultiCategorical",
+    "make_actor_critic",
     "EnvBase",
     "EnvWrapper",
     "EpisodeStats",
+    "GridWorld",
     "GymEnv",
+    "MultiDiscreteTarget",
+    "Pendulum",
     "LossModule",
     "ObservationNorm",
     "PPOLoss",

@@ -1,19 +1,33 @@
 """Batched environments with a TensorDict interface: native torch envs, the gymnasium adapter, wrappers."""
 
+from rl4py.envs.action_masks import check_masked_action, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.multi_discrete import MultiDiscreteTarget
+from rl4py.envs.pendulum import Pendulum
+from rl4py.envs.rendering import draw_cartpole, draw_gridworld
 from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, ObservationNorm, RewardClip, find_wrapper
 
 __all__ = [
+    "CORRIDOR_LAYOUT",
     "CartPole",
     "EnvBase",
     "EnvStep",
     "EnvWrapper",
     "EpisodeStats",
+    "GridWorld",
     "GymEnv",
+    "MultiDiscreteTarget",
     "ObservationNorm",
+    "Pendulum",
     "RewardClip",
     "check_finite",
+    "check_masked_action",
+    "draw_cartpole",
+    "draw_gridworld",
     "find_wrapper",
+    "mask_size",
+    "random_allowed_action",
 ]

@@ -158,3 +158,22 @@ class CartPole(EnvBase):
         self.state = state["state"].to(self.device, self.dtype).clone()
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
+
+    def render(self, index: int | None = None, width: int = 600, height: int = 400) -> torch.Tensor:
+        """Draws the current state as gymnasium's ``CartPole-v1`` does (``rgb_array``), without pygame.
+
+        Args:
+            index: ``None`` draws every sub-env; an int draws only that sub-env.
+            width: image width in pixels (gymnasium's 600).
+            height: image height in pixels (gymnasium's 400).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8, or ``[height, width, 3]`` for one ``index``, on the env's device.
+        """
+        from rl4py.envs.rendering import draw_cartpole  # kept local: the renderer is optional to the dynamics
+
+        if index is None:
+            return draw_cartpole(self.state, self.x_threshold, self.length, width, height)
+        if not -self.num_envs <= index < self.num_envs:
+            raise IndexError(f"CartPole: render index {index} is out of range for num_envs={self.num_envs}")
+        return draw_cartpole(self.state[index].unsqueeze(0), self.x_threshold, self.length, width, height)[0]

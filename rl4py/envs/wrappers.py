@@ -41,6 +41,10 @@ class EnvWrapper(EnvBase):
     def _step(self, action: torch.Tensor) -> EnvStep:
         return self.env.step_tensors(action)
 
+    def rand_action(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        # the wrapped env knows its masks
+        return self.env.rand_action(generator)
+
     def state_dict(self) -> dict:
         return {"env": self.env.state_dict()}
 

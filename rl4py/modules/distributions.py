@@ -90,8 +90,9 @@ class MaskedCategorical(Categorical):
         super().__init__(logits.masked_fill(~mask, float("-inf")), generator)
 
     def entropy(self) -> torch.Tensor:
-        p_log_p = torch.where(self.mask, self.logits.exp() * self.logits, torch.zeros((), dtype=self.logits.dtype))
-        return -p_log_p.sum(-1)
+        # zero the masked -inf logits before exp * log: torch.where alone would back-propagate NaN
+        logits = self.logits.masked_fill(~self.mask, 0.0)
+        return -(logits.exp() * logits).masked_fill(~self.mask, 0.0).sum(-1)
 
 
 class MultiCategorical(D.Distribution):

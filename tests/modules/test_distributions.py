@@ -219,3 +219,13 @@ def test_autoregressive_bad_arguments():
         AutoRegressiveActor(torch.nn.Linear(2, 4), 4, nvec=[])
     with pytest.raises(ValueError, match="heads"):
         AutoRegressiveDist(torch.zeros(1, 4), [torch.nn.Linear(4, 2)], [2, 3])
+
+
+def test_masked_entropy_gradient_is_finite():
+    logits = torch.randn(4, 5, requires_grad=True)
+    mask = torch.tensor([True, False, True, True, False]).expand(4, 5)
+    MaskedCategorical(logits, mask).entropy().sum().backward()
+    assert torch.isfinite(logits.grad).all() and torch.all(logits.grad[:, [1, 4]] == 0)
+    logits2 = torch.randn(4, 5, requires_grad=True)
+    MultiCategorical(logits2, [3, 2], mask).entropy().sum().backward()
+    assert torch.isfinite(logits2.grad).all()

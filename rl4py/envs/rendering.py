@@ -1,0 +1,149 @@
+"""RGB rendering of native envs as batched torch ops (no pygame, no window).
+
+Every function returns ``uint8`` images ``[B, H, W, 3]`` on the device of its input, row 0 at the
+top, ready for ``imageio`` (``frames.cpu().numpy()``) or ``torch.utils.tensorboard``'s
+``add_video`` (after a permute to ``[B, T, 3, H, W]``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "AGENT_COLOR",
+    "AXLE_COLOR",
+    "BACKGROUND_COLOR",
+    "CART_COLOR",
+    "FLOOR_COLOR",
+    "GOAL_COLOR",
+    "GRID_LINE_COLOR",
+    "POLE_COLOR",
+    "WALL_COLOR",
+    "draw_cartpole",
+    "draw_gridworld",
+]
+
+#: gymnasium's CartPole colors: black cart and track, tan pole, blue axle, white background
+CART_COLOR = (0, 0, 0)
+POLE_COLOR = (202, 152, 101)
+AXLE_COLOR = (129, 132, 203)
+BACKGROUND_COLOR = (255, 255, 255)
+
+#: GridWorld colors
+FLOOR_COLOR = (235, 235, 235)
+WALL_COLOR = (64, 64, 64)
+GOAL_COLOR = (40, 170, 60)
+AGENT_COLOR = (215, 40, 40)
+GRID_LINE_COLOR = (190, 190, 190)
+
+
+def _color(rgb: tuple[int, int, int], device: torch.device) -> torch.Tensor:
+    return torch.tensor(rgb, dtype=torch.uint8, device=device)
+
+
+def _paint(image: torch.Tensor, mask: torch.Tensor, rgb: tuple[int, int, int]) -> torch.Tensor:
+    """Returns ``image`` ``[B, H, W, 3]`` with ``rgb`` where ``mask`` ``[B, H, W]`` is true."""
+    return torch.where(mask.unsqueeze(-1), _color(rgb, image.device), image)
+
+
+def draw_cartpole(
+    state: torch.Tensor,
+    x_threshold: float = 2.4,
+    pole_half_length: float = 0.5,
+    width: int = 600,
+    height: int = 400,
+) -> torch.Tensor:
+    """Draws cart-poles as gymnasium's ``CartPole-v1`` renders them (``rgb_array`` mode).
+
+    At the default 600x400 the geometry is gymnasium's: the track spans ``[-x_threshold,
+    x_threshold]`` over the image width (scale ``width / (2 x_threshold)`` pixels per unit), a
+    50x30 black cart centred on the track line 100 pixels above the bottom, a 10-pixel-wide tan
+    pole of ``2 pole_half_length`` units from an axle 7.5 pixels above the cart centre, tilted
+    clockwise by the pole angle (a positive angle leans right), and a blue axle disc. Other sizes
+    scale every pixel length by ``width / 600``; the track is always a quarter of the height above the
+    bottom.
+
+    Args:
+        state: ``[B, 4]`` (cart position, cart velocity, pole angle, pole angular velocity); only
+            the position and the angle are drawn.
+        x_threshold: half the track width in world units.
+        pole_half_length: half the pole length in world units (gymnasium's ``length``).
+        width: image width in pixels.
+        height: image height in pixels.
+
+    Returns:
+        ``[B, height, width, 3]`` uint8.
+    """
+    if state.dim() != 2 or state.shape[-1] != 4:
+        raise ValueError(f"draw_cartpole: state must have shape [B, 4], got {tuple(state.shape)}")
+    device = state.device
+    s = width / 600.0
+    scale = width / (2.0 * x_threshold)
+    pole_width, pole_len = 10.0 * s, scale * 2.0 * pole_half_length
+    cart_width, cart_height = 50.0 * s, 30.0 * s
+    axle_offset = cart_height / 4.0
+    cart_y = height / 4.0
+    state = state.to(torch.float32)
+    cart_x = (state[:, 0] * scale + width / 2.0).view(-1, 1, 1)
+    theta = state[:, 2].view(-1, 1, 1)
+    # pixel coordinates as pygame draws them before gymnasium flips the image: x right, y up
+    px = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, width)
+    py = (height - 1 - torch.arange(height, device=device, dtype=torch.float32)).view(1, height, 1)
+
+    image = torch.empty(state.shape[0], height, width, 3, dtype=torch.uint8, device=device)
+    image[:] = _color(BACKGROUND_COLOR, device)
+    dx = px - cart_x
+    cart = (dx.abs() <= cart_width / 2) & ((py - cart_y).abs() <= cart_height / 2)
+    image = _paint(image, cart, CART_COLOR)
+    # the pole: the upright rectangle [-w/2, w/2] x [-w/2, len - w/2] rotated by -theta about the axle
+    dy = py - (cart_y + axle_offset)
+    along = dx * theta.sin() + dy * theta.cos()
+    across = dx * theta.cos() - dy * theta.sin()
+    pole = (along >= -pole_width / 2) & (along <= pole_len - pole_width / 2) & (across.abs() <= pole_width / 2)
+    image = _paint(image, pole, POLE_COLOR)
+    axle = dx.square() + dy.square() <= (pole_width / 2) ** 2
+    image = _paint(image, axle, AXLE_COLOR)
+    track_row = height - 1 - int(round(cart_y))
+    if 0 <= track_row < height:
+        image[:, track_row] = _color(CART_COLOR, device)
+    return image
+
+
+def draw_gridworld(
+    cells: torch.Tensor,
+    agent: torch.Tensor,
+    cell_size: int = 16,
+) -> torch.Tensor:
+    """Draws grid worlds: floor, walls, goal, grid lines and the agent.
+
+    Cell ``(r, c)`` covers pixel rows ``[r * cell_size, (r + 1) * cell_size)`` and columns
+    ``[c * cell_size, (c + 1) * cell_size)``; the first pixel row and column of every cell are a
+    grid line. The agent is a square inset by ``cell_size // 4`` pixels on each side.
+
+    Args:
+        cells: ``[R, C]`` int, the kind of each cell: 0 floor, 1 wall, 2 goal.
+        agent: ``[B, 2]`` int, the agent's ``(row, column)`` in each sub-env.
+        cell_size: pixels per cell side (>= 4).
+
+    Returns:
+        ``[B, R * cell_size, C * cell_size, 3]`` uint8.
+    """
+    if cell_size < 4:
+        raise ValueError(f"draw_gridworld: cell_size must be >= 4, got {cell_size}")
+    if agent.dim() != 2 or agent.shape[-1] != 2:
+        raise ValueError(f"draw_gridworld: agent must have shape [B, 2], got {tuple(agent.shape)}")
+    device = cells.device
+    palette = torch.tensor([FLOOR_COLOR, WALL_COLOR, GOAL_COLOR], dtype=torch.uint8, device=device)
+    base = palette[cells.long()].repeat_interleave(cell_size, 0).repeat_interleave(cell_size, 1)
+    height, width = base.shape[:2]
+    rows = torch.arange(height, device=device)
+    cols = torch.arange(width, device=device)
+    line = ((rows % cell_size) == 0).view(height, 1) | ((cols % cell_size) == 0).view(1, width)
+    base = torch.where(line.unsqueeze(-1), _color(GRID_LINE_COLOR, device), base)
+    inset = cell_size // 4
+    r = agent[:, 0].view(-1, 1).to(device)
+    c = agent[:, 1].view(-1, 1).to(device)
+    in_rows = (rows.view(1, -1) >= r * cell_size + inset) & (rows.view(1, -1) < (r + 1) * cell_size - inset)
+    in_cols = (cols.view(1, -1) >= c * cell_size + inset) & (cols.view(1, -1) < (c + 1) * cell_size - inset)
+    agent_mask = in_rows.unsqueeze(-1) & in_cols.unsqueeze(-2)
+    return _paint(base.expand(agent.shape[0], height, width, 3), agent_mask, AGENT_COLOR)
