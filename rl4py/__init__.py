@@ -7,6 +7,7 @@ The stable public API is re-exported here::
 
 from rl4py import keys
 from rl4py.collectors import SyncCollector, finished_episodes
+from rl4py.data import MemmapStorage, PrioritizedSampler, RandomSampler, ReplayBuffer, TensorStorage
 from rl4py.envs import (
     CartPole,
     EnvBase,
@@ -63,7 +64,12 @@ __all__ = [
     "Pendulum",
     "LossModule",
     "ObservationNorm",
+    "MemmapStorage",
     "PPOLoss",
+    "PrioritizedSampler",
+    "RandomSampler",
+    "ReplayBuffer",
+    "TensorStorage",
     "ProbabilisticActor",
     "RewardClip",
     "SyncCollector",

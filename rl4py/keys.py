@@ -36,6 +36,8 @@ TERMINATED = "terminated"
 TRUNCATED = "truncated"
 
 ADVANTAGE = "advantage"
+INDEX = "index"
+WEIGHT = "weight"
 TARGET_LOG_PROB = "target_log_prob"
 TEACHER_LOGITS = "teacher_logits"
 VALUE_TARGET = "value_target"

@@ -19,7 +19,15 @@ def test_stable_names_are_reexported():
 
 def test_subpackages_import_without_lightning():
     # a fresh interpreter: importing every subpackage must not pull lightning in (only trainers may)
-    names = ["rl4py.keys", "rl4py.envs", "rl4py.collectors", "rl4py.values", "rl4py.losses", "rl4py.modules"]
+    names = [
+        "rl4py.keys",
+        "rl4py.envs",
+        "rl4py.collectors",
+        "rl4py.values",
+        "rl4py.losses",
+        "rl4py.modules",
+        "rl4py.data",
+    ]
     code = (
         f"import sys; import {', '.join(names)}, rl4py.testing, rl4py.trainers; assert 'lightning' not in sys.modules"
     )
@@ -29,6 +37,7 @@ def test_subpackages_import_without_lightning():
 # which rl4py subpackages each layer may import (besides itself); see docs/architecture.md
 ALLOWED = {
     "envs": {"keys"},
+    "data": {"keys"},
     "values": {"keys"},
     "modules": {"keys"},
     "losses": {"keys", "modules"},
