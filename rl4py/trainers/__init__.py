@@ -1,5 +1,6 @@
 """Training: plain-loop helpers and trainers (no Lightning needed)."""
 
+from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
 from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
 from rl4py.trainers.tracking import EpisodeTracker, TrainResult
@@ -10,6 +11,7 @@ __all__ = [
     "ImpalaConfig",
     "PPOConfig",
     "TrainResult",
+    "evaluate_policy",
     "minibatch_update",
     "num_threads",
     "train_impala",

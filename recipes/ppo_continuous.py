@@ -1,0 +1,35 @@
+"""PPO with a Gaussian policy on the native Pendulum (swing-up), until a mean return of -250.
+
+Run: python recipes/ppo_continuous.py
+"""
+
+import torch
+
+from rl4py import Pendulum
+from rl4py.trainers import PPOConfig, train_ppo
+
+torch.set_num_threads(1)
+config = PPOConfig(
+    num_envs=64,
+    rollout_length=32,
+    lr=3e-3,
+    anneal_lr=False,
+    num_minibatches=2,
+    epochs=10,
+    gamma=0.9,
+    entropy_coeff=0.0,  # the seed book's continuous-control tips: no entropy bonus, ~10 epochs
+    clip_value=False,
+    max_grad_norm=None,
+    target_return=-250.0,
+    total_frames=1_000_000,
+)
+
+
+def show(line: dict) -> None:
+    frames, speed, mean = line["frames"], line["steps_per_second"], line["mean_return"]
+    print(f"env steps {frames:>7}  steps/s {speed:>7.0f}  mean return {mean:8.1f}")
+
+
+result = train_ppo(Pendulum(num_envs=config.num_envs), config, progress=show, progress_every=5)
+status = "solved" if result.solved else "not solved"
+print(f"{status}: mean return {result.mean_return:.1f} after {result.frames} env steps in {result.seconds:.2f} s")

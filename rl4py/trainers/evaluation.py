@@ -1,0 +1,55 @@
+"""Policy evaluation on a batched env."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import InteractionType, set_interaction_type
+
+from rl4py import keys
+from rl4py.envs.base import EnvBase
+
+__all__ = ["evaluate_policy"]
+
+
+@torch.no_grad()
+def evaluate_policy(
+    env: EnvBase,
+    policy: torch.nn.Module,
+    max_steps: int = 1000,
+    deterministic: bool = True,
+    seed: int | None = None,
+) -> torch.Tensor:
+    """Runs one episode in every sub-env of ``env`` and returns the episode returns ``[B]``.
+
+    The env is reset first; each sub-env's first episode counts (its later ones are ignored).
+
+    Args:
+        env: the batched env (it is reset and stepped).
+        policy: TensorDict module writing ``"action"``.
+        max_steps: stop after this many steps even if some episodes are unfinished.
+        deterministic: take the policy's mode (``InteractionType.DETERMINISTIC``) instead of sampling.
+        seed: seed of the env reset.
+
+    Returns:
+        Returns of the first episode of each sub-env, ``[B]`` float32.
+
+    Raises:
+        RuntimeError: some episode did not end within ``max_steps``.
+    """
+    root: TensorDictBase = env.reset(seed=seed)
+    total = torch.zeros(env.num_envs, device=env.device)
+    running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    mode = InteractionType.DETERMINISTIC if deterministic else InteractionType.RANDOM
+    with set_interaction_type(mode):
+        for _ in range(max_steps):
+            td = policy(root)
+            out = env.step_tensors(td.get(keys.ACTION))
+            total += out.next[keys.REWARD].squeeze(-1) * running
+            running &= ~out.next[keys.DONE].squeeze(-1)
+            if not bool(running.any()):
+                return total
+            root = TensorDict(dict(out.root), batch_size=env.batch_size, device=env.device)
+    raise RuntimeError(
+        f"evaluate_policy: {int(running.sum())} of {env.num_envs} episodes did not end within max_steps={max_steps}"
+    )
