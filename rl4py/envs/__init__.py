@@ -3,6 +3,7 @@
 from rl4py.envs.action_masks import check_masked_action, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
@@ -12,6 +13,7 @@ from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, ObservationNorm, Rewar
 
 __all__ = [
     "CORRIDOR_LAYOUT",
+    "NATIVE_ENVS",
     "CartPole",
     "EnvBase",
     "EnvStep",
@@ -28,6 +30,7 @@ __all__ = [
     "draw_cartpole",
     "draw_gridworld",
     "find_wrapper",
+    "make_env",
     "mask_size",
     "random_allowed_action",
 ]

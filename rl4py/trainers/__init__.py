@@ -1,4 +1,5 @@
-"""Training: plain-loop helpers and trainers (no Lightning needed)."""
+"""Training: plain-loop trainers and helpers, and LightningModules (imported on first use, so the
+plain loops never import Lightning)."""
 
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
@@ -17,3 +18,14 @@ __all__ = [
     "train_impala",
     "train_ppo",
 ]
+
+
+_LIGHTNING = {"PPOModule": "rl4py.trainers.lightning_ppo", "RolloutDataset": "rl4py.trainers.lightning_ppo"}
+
+
+def __getattr__(name: str):
+    if name in _LIGHTNING:
+        import importlib
+
+        return getattr(importlib.import_module(_LIGHTNING[name]), name)
+    raise AttributeError(f"module 'rl4py.trainers' has no attribute {name!r}")
