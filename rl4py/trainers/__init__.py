@@ -6,6 +6,7 @@ from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
 from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
 from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
     "EpisodeTracker",
@@ -13,8 +14,10 @@ __all__ = [
     "PPOConfig",
     "TrainResult",
     "evaluate_policy",
+    "load_weights",
     "minibatch_update",
     "num_threads",
+    "save_weights",
     "train_impala",
     "train_ppo",
 ]
