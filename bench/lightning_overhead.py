@@ -1,0 +1,108 @@
+"""PPO on CartPole through the LightningModule versus the plain loop: same hyperparameters, same run.
+
+Both run the same number of rollouts and updates (a fixed budget, no early stop), so the
+difference in wall time is what Lightning adds. JSON lines per run and a summary.
+
+    python bench/lightning_overhead.py [--seeds 3] [--rollouts 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import warnings
+from functools import partial
+
+import torch
+
+from rl4py import CartPole
+from rl4py.losses import PPOLoss
+from rl4py.trainers import PPOConfig, train_ppo
+
+warnings.filterwarnings("ignore")
+
+SETTINGS = dict(num_envs=32, rollout_length=32, lr=1e-2, epochs=6, num_minibatches=1)
+
+
+def run_plain(seed: int, rollouts: int) -> float:
+    config = PPOConfig(
+        seed=seed,
+        anneal_lr=False,
+        entropy_coeff=0.0,
+        clip_value=False,
+        total_frames=rollouts * SETTINGS["num_envs"] * SETTINGS["rollout_length"],
+        **SETTINGS,
+    )
+    start = time.perf_counter()
+    result = train_ppo(CartPole(num_envs=config.num_envs), config)
+    assert result.iterations == rollouts
+    return time.perf_counter() - start
+
+
+def run_lightning(seed: int, rollouts: int, default_logging: bool) -> float:
+    import lightning.pytorch as pl
+
+    from rl4py.trainers.lightning_ppo import PPOModule
+
+    start = time.perf_counter()
+    model = PPOModule(seed=seed, loss=partial(PPOLoss, entropy_coeff=0.0, clip_value=False), **SETTINGS)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = pl.Trainer(
+            max_steps=rollouts * SETTINGS["epochs"] * SETTINGS["num_minibatches"],
+            max_epochs=-1,
+            accelerator="cpu",
+            devices=1,
+            default_root_dir=root,
+            logger=None if default_logging else False,  # None: Lightning's default TensorBoard logger
+            enable_progress_bar=default_logging,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(model)
+    assert model.env_frames == rollouts * SETTINGS["num_envs"] * SETTINGS["rollout_length"]
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rollouts", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    import lightning.pytorch  # noqa: F401  (import time is not training time)
+
+    times: dict[str, list[float]] = {"plain": [], "lightning": [], "lightning_default_logging": []}
+    for seed in range(args.seeds):
+        for variant in times:
+            if variant == "plain":
+                seconds = run_plain(seed, args.rollouts)
+            else:
+                seconds = run_lightning(seed, args.rollouts, default_logging=variant != "lightning")
+            times[variant].append(seconds)
+            print(
+                json.dumps(
+                    {"bench": "lightning_overhead", "variant": variant, "seed": seed, "seconds": round(seconds, 3)}
+                )
+            )
+    base = statistics.median(times["plain"])
+    for variant, values in times.items():
+        median = statistics.median(values)
+        print(
+            json.dumps(
+                {
+                    "bench": "lightning_overhead",
+                    "variant": variant,
+                    "summary": True,
+                    "rollouts": args.rollouts,
+                    "median_seconds": round(median, 3),
+                    "overhead_vs_plain": round(median / base - 1, 4),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
