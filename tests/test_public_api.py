@@ -43,6 +43,7 @@ ALLOWED = {
     "losses": {"keys", "modules"},
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
+    "distributed": set(),
 }
 
 
