@@ -1,0 +1,27 @@
+"""Loggers (print, no-op, composite, TensorBoard, JSON Lines), ``log_stats``, and episode videos (GIF/MP4).
+
+Only this package's own modules, ``rl4py.keys``, torch, tensordict, numpy and (lazily) tensorboard,
+Pillow and imageio-ffmpeg are imported: no Lightning.
+"""
+
+from rl4py.loggers.base import CompositeLogger, Logger, NoopLogger, Scalar, log_stats
+from rl4py.loggers.jsonl import JSONLinesLogger, read_json_lines
+from rl4py.loggers.print_logger import PrintLogger
+from rl4py.loggers.tensorboard import TensorBoardLogger
+from rl4py.loggers.video import Frames, record_episode, write_gif, write_mp4
+
+__all__ = [
+    "CompositeLogger",
+    "Frames",
+    "JSONLinesLogger",
+    "Logger",
+    "NoopLogger",
+    "PrintLogger",
+    "Scalar",
+    "TensorBoardLogger",
+    "log_stats",
+    "read_json_lines",
+    "record_episode",
+    "write_gif",
+    "write_mp4",
+]
