@@ -20,6 +20,18 @@ from rl4py.envs import (
     Pendulum,
     RewardClip,
 )
+from rl4py.loggers import (
+    CompositeLogger,
+    JSONLinesLogger,
+    Logger,
+    NoopLogger,
+    PrintLogger,
+    TensorBoardLogger,
+    log_stats,
+    record_episode,
+    write_gif,
+    write_mp4,
+)
 from rl4py.losses import ActorCriticLoss, BCLoss, LossModule, PolicyDistillationLoss, PPOLoss, bc_step, total_loss
 from rl4py.modules import (
     MLP,
@@ -38,6 +50,16 @@ from rl4py.values import GAE, UPGO, MultiHeadGAE, TDLambda, ValueEstimator, VTra
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompositeLogger",
+    "JSONLinesLogger",
+    "Logger",
+    "NoopLogger",
+    "PrintLogger",
+    "TensorBoardLogger",
+    "log_stats",
+    "record_episode",
+    "write_gif",
+    "write_mp4",
     "GAE",
     "UPGO",
     "ActorCriticLoss",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,8 @@ QUIET = [
     "false",
     "--trainer.enable_checkpointing",
     "false",
+    "--trainer.default_root_dir",  # where the CLI saves the resolved config.yaml
+    tempfile.mkdtemp(prefix="rl4py-cli-"),
 ]
 
 

@@ -44,6 +44,7 @@ ALLOWED = {
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),
+    "loggers": {"keys"},
 }
 
 
