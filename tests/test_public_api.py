@@ -27,6 +27,7 @@ def test_subpackages_import_without_lightning():
         "rl4py.losses",
         "rl4py.modules",
         "rl4py.data",
+        "rl4py.loggers",
     ]
     code = (
         f"import sys; import {', '.join(names)}, rl4py.testing, rl4py.trainers; assert 'lightning' not in sys.modules"
