@@ -1,6 +1,11 @@
 """Networks, distributions and policy modules."""
 
 from rl4py.modules.activations import Tanh, fast_tanh
+from rl4py.modules.attention import AttentionPooling, PointerNetwork, TargetAttention, TransformerEncoder
+from rl4py.modules.conv import ConvDecoder, ConvEncoder
+from rl4py.modules.film import FiLM
+from rl4py.modules.multi_encoder import MultiEncoder
+from rl4py.modules.vae import BetaVAE, gaussian_kl
 from rl4py.modules.actor_critic import make_actor_critic, make_discrete_actor_critic
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.autoregressive import AutoRegressiveActor, AutoRegressiveDist
@@ -20,7 +25,17 @@ __all__ = [
     "LOG_STD_MAX",
     "LOG_STD_MIN",
     "MLP",
+    "AttentionPooling",
     "AutoRegressiveActor",
+    "BetaVAE",
+    "ConvDecoder",
+    "ConvEncoder",
+    "FiLM",
+    "MultiEncoder",
+    "PointerNetwork",
+    "TargetAttention",
+    "TransformerEncoder",
+    "gaussian_kl",
     "AutoRegressiveDist",
     "Categorical",
     "DiagGaussian",
