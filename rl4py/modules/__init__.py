@@ -1,14 +1,11 @@
 """Networks, distributions and policy modules."""
 
 from rl4py.modules.activations import Tanh, fast_tanh
-from rl4py.modules.attention import AttentionPooling, PointerNetwork, TargetAttention, TransformerEncoder
-from rl4py.modules.conv import ConvDecoder, ConvEncoder
-from rl4py.modules.film import FiLM
-from rl4py.modules.multi_encoder import MultiEncoder
-from rl4py.modules.vae import BetaVAE, gaussian_kl
 from rl4py.modules.actor_critic import make_actor_critic, make_discrete_actor_critic
 from rl4py.modules.actors import ProbabilisticActor
+from rl4py.modules.attention import AttentionPooling, PointerNetwork, TargetAttention, TransformerEncoder
 from rl4py.modules.autoregressive import AutoRegressiveActor, AutoRegressiveDist
+from rl4py.modules.conv import ConvDecoder, ConvEncoder
 from rl4py.modules.distributions import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -17,9 +14,12 @@ from rl4py.modules.distributions import (
     MaskedCategorical,
     MultiCategorical,
 )
+from rl4py.modules.film import FiLM
 from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
+from rl4py.modules.multi_encoder import MultiEncoder
+from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
     "LOG_STD_MAX",
