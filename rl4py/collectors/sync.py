@@ -30,10 +30,21 @@ class SyncCollector:
     policy runs under ``torch.inference_mode()``; the steps are written into preallocated
     storage (one ``torch.stack(..., out=...)`` per key and rollout).
 
+    **Recurrent policies.** A policy with an ``initial_state(batch_size, device) -> TensorDict[B]``
+    method is recurrent: the returned entries (for example ``("recurrent_state", "actor", "h")``) are
+    its state. The collector then also feeds the policy ``"is_init"`` ``[B, 1]`` bool (true at the
+    first step of each episode, the very first step included) and the current state, and after each
+    step takes the policy's ``("next", *key)`` entries as the next state, replaced by the initial
+    state in the sub-envs whose episode ended. The state and ``"is_init"`` carry over from rollout to
+    rollout. The rollout stores, per step, ``"is_init"``, the state the policy read (so a chunk can be
+    re-run from its stored state at its first step) and the state it wrote (under ``"next"``). A
+    policy without ``initial_state`` takes the plain path, with no per-step work for any of this.
+
     Args:
         env: the batched env.
         policy: a TensorDict module reading ``"observation"`` and writing ``"action"``
-            (and usually ``"action_log_prob"``); ``None`` takes uniformly random actions.
+            (and usually ``"action_log_prob"``); ``None`` takes uniformly random actions. A
+            recurrent policy also has ``initial_state`` (see above).
         rollout_length: steps per rollout T.
         total_frames: stop after this many env steps (``num_envs * T`` per rollout);
             ``None`` iterates forever.
@@ -72,6 +83,11 @@ class SyncCollector:
         self._root: dict[NestedKey, torch.Tensor] | None = None
         self._storage: TensorDict | None = None
         self._columns: dict[NestedKey, list[torch.Tensor]] = {}
+        #: the policy carries a recurrent state (it has ``initial_state``)
+        self.recurrent = callable(getattr(policy, "initial_state", None))
+        self._initial_state: dict[NestedKey, torch.Tensor] = {}
+        self._state: dict[NestedKey, torch.Tensor] = {}
+        self._is_init: torch.Tensor | None = None
 
     @property
     def frames_per_rollout(self) -> int:
@@ -80,6 +96,20 @@ class SyncCollector:
     def reset(self, seed: int | None = None) -> None:
         """Resets the env (and the episode statistics); the next rollout starts new episodes."""
         self._root = self.env.reset_tensors(self.seed if seed is None else seed)
+        if self.recurrent:
+            self._reset_recurrent_state()
+
+    def _reset_recurrent_state(self) -> None:
+        initial = self.policy.initial_state(self.env.num_envs, self.env.device)
+        if tuple(initial.batch_size) != (self.env.num_envs,):
+            raise ValueError(
+                f"SyncCollector: policy.initial_state returned batch size {tuple(initial.batch_size)}, "
+                f"expected ({self.env.num_envs},)"
+            )
+        self._initial_state = dict(initial.items(include_nested=True, leaves_only=True))
+        # the state tensors are never written in place (each step makes new ones), so no copy
+        self._state = dict(self._initial_state)
+        self._is_init = torch.ones(self.env.num_envs, 1, dtype=torch.bool, device=self.env.device)
 
     def _policy_td(self, root: dict[NestedKey, torch.Tensor]) -> TensorDict:
         td = TensorDict({}, batch_size=self.env.batch_size, device=self.env.device)
@@ -100,6 +130,24 @@ class SyncCollector:
         """Collects one rollout ``[num_envs, rollout_length]``."""
         if self._root is None:
             self.reset()
+        roots, nexts = self._steps_recurrent() if self.recurrent else self._steps()
+        if self._storage is None:  # allocated outside inference mode: ordinary tensors autograd accepts
+            self._storage = self._allocate(roots[0], nexts[0])
+            self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
+            self._next_keys = list(nexts[0])
+        storage = self._storage
+        with torch.inference_mode():
+            # one stacked write per key into the preallocated [B, T, ...] storage
+            for key in self._root_keys:
+                torch.stack([step.get(key) for step in roots], dim=1, out=storage.get(key))
+            for key in self._next_keys:
+                torch.stack([step[key] for step in nexts], dim=1, out=storage.get(keys.next_key(key)))
+        self.frames += self.frames_per_rollout
+        # a shallow copy: entries a consumer adds (advantage, ...) do not land in the storage
+        return storage.copy() if self.return_same_td else storage.clone()
+
+    def _steps(self) -> tuple[list[TensorDictBase], list[dict[NestedKey, torch.Tensor]]]:
+        """Runs ``rollout_length`` steps; returns the per-step policy TensorDicts and env ``next`` entries."""
         env, policy = self.env, self.policy
         roots: list[TensorDictBase] = []
         nexts: list[dict[NestedKey, torch.Tensor]] = []
@@ -116,33 +164,64 @@ class SyncCollector:
                 nexts.append(out.next)
                 root = out.root
             self._root = root
-        if self._storage is None:  # allocated outside inference mode: ordinary tensors autograd accepts
-            self._storage = self._allocate(roots[0], nexts[0])
-            self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
-            self._next_keys = list(nexts[0])
-        storage = self._storage
+        return roots, nexts
+
+    def _steps_recurrent(self) -> tuple[list[TensorDictBase], list[dict[NestedKey, torch.Tensor]]]:
+        """:meth:`_steps` for a recurrent policy: feeds ``"is_init"`` and the state, carries the next state."""
+        env, policy = self.env, self.policy
+        initial = self._initial_state
+        # where an episode ended the next state is the initial one: masks [B, 1] viewed per state tensor
+        views = {key: (env.num_envs, *([1] * (value.dim() - 1))) for key, value in initial.items()}
+        next_keys = {key: keys.next_key(key) for key in initial}
+        roots: list[TensorDictBase] = []
+        nexts: list[dict[NestedKey, torch.Tensor]] = []
         with torch.inference_mode():
-            # one stacked write per key into the preallocated [B, T, ...] storage
-            for key in self._root_keys:
-                torch.stack([step.get(key) for step in roots], dim=1, out=storage.get(key))
-            for key in self._next_keys:
-                torch.stack([step[key] for step in nexts], dim=1, out=storage.get(keys.next_key(key)))
-        self.frames += self.frames_per_rollout
-        # a shallow copy: entries a consumer adds (advantage, ...) do not land in the storage
-        return storage.copy() if self.return_same_td else storage.clone()
+            root, state, is_init = self._root, self._state, self._is_init
+            for _ in range(self.rollout_length):
+                td = self._policy_td(root)
+                td.set(keys.IS_INIT, is_init)
+                for key, value in state.items():
+                    td.set(key, value)
+                td = policy(td)
+                out = env.step_tensors(td.get(keys.ACTION))
+                roots.append(td)
+                nexts.append(out.next)
+                is_init = out.next[keys.DONE]
+                new_state = {}
+                for key, value in initial.items():
+                    written = td.get(next_keys[key], None)
+                    if written is None:
+                        raise KeyError(
+                            f"SyncCollector: the recurrent policy did not write {next_keys[key]!r}, the next "
+                            f"value of its state entry {key!r} (from initial_state)"
+                        )
+                    new_state[key] = torch.where(is_init.view(views[key]), value, written)
+                state = new_state
+                root = out.root
+            self._root, self._state, self._is_init = root, state, is_init
+        return roots, nexts
 
     def __iter__(self) -> Iterator[TensorDict]:
         while self.total_frames is None or self.frames < self.total_frames:
             yield self.rollout()
 
     def state_dict(self) -> dict:
-        """The env state, the current observation and the frame counter."""
-        return {"env": self.env.state_dict(), "root": self._root, "frames": self.frames}
+        """The env state, the current observation and the frame counter (and a recurrent policy's state)."""
+        state = {"env": self.env.state_dict(), "root": self._root, "frames": self.frames}
+        if self.recurrent:
+            state["recurrent_state"] = dict(self._state)
+            state["is_init"] = self._is_init
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.env.load_state_dict(state["env"])
         self._root = state["root"]
         self.frames = int(state["frames"])
+        if self.recurrent:
+            self._reset_recurrent_state()
+            if "recurrent_state" in state:
+                self._state = dict(state["recurrent_state"])
+                self._is_init = state["is_init"]
 
 
 def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

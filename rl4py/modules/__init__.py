@@ -19,9 +19,27 @@ from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
 from rl4py.modules.multi_encoder import MultiEncoder
+from rl4py.modules.recurrent import BlockGRU, GRUCore, LSTMCore, RecurrentCore, make_core
+from rl4py.modules.recurrent_actor import (
+    RecurrentActor,
+    RecurrentActorCritic,
+    RecurrentValue,
+    StoredStateValue,
+    make_recurrent_actor_critic,
+)
 from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
+    "BlockGRU",
+    "GRUCore",
+    "LSTMCore",
+    "RecurrentActor",
+    "RecurrentActorCritic",
+    "RecurrentCore",
+    "RecurrentValue",
+    "StoredStateValue",
+    "make_core",
+    "make_recurrent_actor_critic",
     "LOG_STD_MAX",
     "LOG_STD_MIN",
     "MLP",

@@ -4,6 +4,7 @@ plain loops never import Lightning)."""
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
 from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
+from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, train_recurrent_ppo
 from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.trainers.weights import load_weights, save_weights
@@ -12,6 +13,7 @@ __all__ = [
     "EpisodeTracker",
     "ImpalaConfig",
     "PPOConfig",
+    "RecurrentPPOConfig",
     "TrainResult",
     "evaluate_policy",
     "load_weights",
@@ -20,10 +22,15 @@ __all__ = [
     "save_weights",
     "train_impala",
     "train_ppo",
+    "train_recurrent_ppo",
 ]
 
 
-_LIGHTNING = {"PPOModule": "rl4py.trainers.lightning_ppo", "RolloutDataset": "rl4py.trainers.lightning_ppo"}
+_LIGHTNING = {
+    "PPOModule": "rl4py.trainers.lightning_ppo",
+    "RolloutDataset": "rl4py.trainers.lightning_ppo",
+    "DQNModule": "rl4py.trainers.lightning_dqn",
+}
 
 
 def __getattr__(name: str):

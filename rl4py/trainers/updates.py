@@ -42,6 +42,8 @@ def minibatch_update(
     num_minibatches: int = 4,
     max_grad_norm: float | None = 0.5,
     generator: torch.Generator | None = None,
+    keep_time: bool = False,
+    chunk_length: int | None = None,
 ) -> TensorDictBase:
     """Runs ``epochs`` passes over ``rollout`` in shuffled minibatches, one optimizer step each.
 
@@ -49,28 +51,51 @@ def minibatch_update(
     with ``torch.nn.utils.clip_grad_norm_`` (``max_grad_norm``), ``optimizer.step()``. This is
     PPO's update (CleanRL's inner loop) for any :class:`~rl4py.losses.LossModule`.
 
+    Two ways to cut minibatches:
+
+    - ``keep_time=False`` (default): the rollout is flattened to single steps and shuffled.
+    - ``keep_time=True`` (recurrent policies): the rollout ``[*B, T]`` (time last) becomes sequences
+      ``[N, L]`` (``N = prod(B) * T / L``): whole sub-env rows when ``chunk_length`` is ``None``
+      (``L = T``), else consecutive chunks of ``L = chunk_length`` steps (truncated back-propagation
+      through time: a recurrent module re-runs each chunk from the state stored at its first step).
+      The sequences are shuffled and split along the first dim, so each minibatch is a
+      ``TensorDict[N / num_minibatches, L]``.
+
     Args:
         loss_module: the loss; its parameters are clipped together.
         optimizer: steps the parameters.
-        rollout: ``TensorDict[*B]`` with everything the loss reads (advantages included).
+        rollout: ``TensorDict[*B]`` (``[*B, T]`` with ``keep_time``) with everything the loss reads
+            (advantages included).
         epochs: passes over the rollout.
-        num_minibatches: minibatches per pass; the rollout is flattened and split evenly
-            (its size must be divisible by ``num_minibatches``).
+        num_minibatches: minibatches per pass; the samples (steps, or sequences with ``keep_time``)
+            are split evenly (their number must be divisible by ``num_minibatches``).
         max_grad_norm: global norm clip, ``None`` to disable.
         generator: random generator for the shuffles.
+        keep_time: keep the time dim (the last batch dim) and cut minibatches of whole sequences.
+        chunk_length: with ``keep_time``, cut each sub-env's ``T`` steps into chunks of this length
+            (it must divide ``T``); ``None`` keeps whole rows.
 
     Returns:
         The loss outputs (``loss_*`` terms and diagnostics) averaged over every minibatch.
     """
     if epochs < 1 or num_minibatches < 1:
         raise ValueError(f"minibatch_update: epochs and num_minibatches must be >= 1, got {epochs}, {num_minibatches}")
-    flat = rollout.reshape(-1)
+    if keep_time:
+        flat = _sequences(rollout, chunk_length)
+        what = "sequences"
+    else:
+        if chunk_length is not None:
+            raise ValueError(f"minibatch_update: chunk_length={chunk_length} needs keep_time=True")
+        flat = rollout.reshape(-1)
+        what = "samples"
     n = flat.shape[0]
     if n % num_minibatches:
-        raise ValueError(
-            f"minibatch_update: {n} samples do not split into {num_minibatches} equal minibatches; "
-            "choose num_minibatches dividing num_envs * rollout_length"
+        hint = (
+            "choose num_minibatches dividing num_envs * rollout_length / chunk_length"
+            if keep_time
+            else "choose num_minibatches dividing num_envs * rollout_length"
         )
+        raise ValueError(f"minibatch_update: {n} {what} do not split into {num_minibatches} equal minibatches; {hint}")
     size = n // num_minibatches
     params = [p for p in loss_module.parameters() if p.requires_grad]
     outputs = []
@@ -86,3 +111,20 @@ def minibatch_update(
             optimizer.step()
             outputs.append(out.detach())
     return torch.stack(outputs).mean(0)
+
+
+def _sequences(rollout: TensorDictBase, chunk_length: int | None) -> TensorDictBase:
+    """``[*B, T]`` -> ``[N, L]``: rows of ``T`` steps, or chunks of ``chunk_length`` consecutive steps."""
+    if rollout.batch_dims < 2:
+        raise ValueError(
+            f"minibatch_update: keep_time=True needs a rollout [*B, T] with a time dim, "
+            f"got batch size {tuple(rollout.batch_size)}"
+        )
+    t_len = rollout.batch_size[-1]
+    length = t_len if chunk_length is None else chunk_length
+    if length < 1 or t_len % length:
+        raise ValueError(
+            f"minibatch_update: chunk_length must be >= 1 and divide the rollout length {t_len}, got {chunk_length}"
+        )
+    # time is the last (contiguous) dim, so [*B, T] -> [N, L] keeps each chunk's steps in order
+    return rollout.reshape(-1, length)

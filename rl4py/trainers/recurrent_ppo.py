@@ -1,0 +1,170 @@
+"""Recurrent PPO in a plain loop: an LSTM/GRU policy, truncated back-propagation through time.
+
+The pieces and how the recurrent state flows through them:
+
+1. :class:`~rl4py.collectors.SyncCollector` runs a :class:`~rl4py.modules.recurrent_actor.RecurrentActorCritic`
+   step by step, feeding ``"is_init"`` and the state, and stores both per step in the rollout.
+2. :class:`~rl4py.values.GAE` gets its values from the recurrent critic evaluated at every step from
+   that step's stored state (:class:`~rl4py.modules.recurrent_actor.StoredStateValue`): the state the
+   critic had at collection, which the current parameters reproduce exactly, and for
+   ``("next", "state_value")`` the state after the step (the bootstrap at a truncation included).
+3. :func:`~rl4py.trainers.minibatch_update` with ``keep_time=True`` cuts the rollout into chunks of
+   ``chunk_length`` steps; :class:`~rl4py.losses.PPOLoss` calls ``actor.get_dist(chunks)`` and
+   ``critic(chunks)``, which re-run each core over the chunk from its stored first state (resetting
+   at ``"is_init"``), with gradient through the whole chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from rl4py import keys
+from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.base import EnvBase
+from rl4py.losses.ppo import PPOLoss
+from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
+from rl4py.trainers.ppo_loop import _ACTIVATIONS, PPOConfig, make_estimator
+from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.updates import minibatch_update, num_threads
+
+__all__ = ["RecurrentPPOConfig", "train_recurrent_ppo"]
+
+
+@dataclass
+class RecurrentPPOConfig(PPOConfig):
+    """:class:`~rl4py.trainers.PPOConfig` plus the recurrent network and the sequence cut.
+
+    ``num_cells`` are the hidden sizes of the heads after the core; ``num_minibatches`` counts
+    sequences (``num_envs * rollout_length / chunk_length`` of them per rollout).
+    """
+
+    core: str = "lstm"
+    """``"lstm"``, ``"gru"`` or ``"block_gru"``."""
+    hidden_size: int = 64
+    """State size of each core."""
+    num_layers: int = 1
+    """Stacked core layers (LSTM, GRU)."""
+    n_blocks: int = 1
+    """Diagonal blocks of a ``"block_gru"`` core."""
+    encoder_cells: tuple[int, ...] = ()
+    """Hidden sizes of an MLP before each core (empty: the observation goes to the core directly)."""
+    recurrent_critic: bool = True
+    """Give the critic its own core (else a feed-forward 64-64 MLP on the observation)."""
+    chunk_length: int | None = None
+    """Truncated BPTT length: each sub-env's rollout is cut into chunks of this many steps (it must
+    divide ``rollout_length``); ``None`` back-propagates through whole rollouts."""
+
+
+def train_recurrent_ppo(
+    env: EnvBase,
+    config: RecurrentPPOConfig | None = None,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 10,
+) -> TrainResult:
+    """Trains a recurrent PPO agent (separate actor and critic cores) on ``env``.
+
+    The actor fits the env's action space as in :func:`~rl4py.trainers.train_ppo` (categorical,
+    masked, multi-categorical or Gaussian). See the module docstring for the state flow.
+
+    Args:
+        env: a batched env with a flat ``Box`` observation.
+        config: hyperparameters (defaults if ``None``).
+        progress: called every ``progress_every`` iterations with a dict of ``frames``, ``seconds``,
+            ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress_every: iterations between ``progress`` calls.
+
+    Returns:
+        A :class:`~rl4py.trainers.TrainResult`; ``modules`` holds ``"policy"`` (the
+        :class:`~rl4py.modules.recurrent_actor.RecurrentActorCritic`), ``"actor"`` and ``"critic"``.
+    """
+    config = config or RecurrentPPOConfig()
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    if config.activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"train_recurrent_ppo: activation must be one of {sorted(_ACTIVATIONS)}, got {config.activation!r}"
+        )
+    if config.chunk_length is not None and (config.chunk_length < 1 or config.rollout_length % config.chunk_length):
+        raise ValueError(
+            f"train_recurrent_ppo: chunk_length must be >= 1 and divide rollout_length {config.rollout_length}, "
+            f"got {config.chunk_length}"
+        )
+    policy = make_recurrent_actor_critic(
+        env.single_observation_space,
+        env.single_action_space,
+        core=config.core,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        n_blocks=config.n_blocks,
+        encoder_cells=config.encoder_cells,
+        head_cells=config.num_cells,
+        activation=_ACTIVATIONS[config.activation],
+        recurrent_critic=config.recurrent_critic,
+        masked=keys.ACTION_MASK in env.observation_keys,
+        init_log_std=config.init_log_std,
+    ).to(env.device)
+    actor, critic = policy.actor, policy.critic
+    estimator = make_estimator(config, actor, policy.value_network)
+    loss = PPOLoss(
+        actor,
+        critic,
+        clip_epsilon=config.clip_epsilon,
+        dual_clip=config.dual_clip,
+        entropy_coeff=config.entropy_coeff,
+        critic_coeff=config.critic_coeff,
+        clip_value=config.clip_value,
+        normalize_advantage=config.normalize_advantage,
+    )
+    optimizer = torch.optim.Adam(loss.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
+    collector = SyncCollector(
+        env, policy, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
+    )
+    shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
+    tracker = EpisodeTracker(config.window, config.target_return)
+    history: list[dict] = []
+    iteration = 0
+    for iteration, rollout in enumerate(collector, start=1):
+        tracker.update(rollout)
+        if tracker.solved:
+            break
+        if config.anneal_lr:
+            frac = 1.0 - (collector.frames - collector.frames_per_rollout) / config.total_frames
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * frac
+        with num_threads(config.update_threads):
+            estimator(rollout)
+            stats = minibatch_update(
+                loss,
+                optimizer,
+                rollout,
+                epochs=config.epochs,
+                num_minibatches=config.num_minibatches,
+                max_grad_norm=config.max_grad_norm,
+                generator=shuffle,
+                keep_time=True,
+                chunk_length=config.chunk_length,
+            )
+        if progress is not None and iteration % progress_every == 0:
+            seconds = time.perf_counter() - start
+            line = {
+                "frames": collector.frames,
+                "seconds": seconds,
+                "steps_per_second": collector.frames / seconds,
+                "mean_return": tracker.mean_return,
+                **{k: float(v) for k, v in stats.items()},
+            }
+            history.append(line)
+            progress(line)
+    return TrainResult(
+        solved=tracker.solved,
+        frames=collector.frames,
+        seconds=time.perf_counter() - start,
+        mean_return=tracker.mean_return,
+        iterations=iteration,
+        modules={"policy": policy, "actor": actor, "critic": critic},
+        history=history,
+    )
