@@ -32,7 +32,17 @@ from rl4py.loggers import (
     write_gif,
     write_mp4,
 )
-from rl4py.losses import ActorCriticLoss, BCLoss, LossModule, PolicyDistillationLoss, PPOLoss, bc_step, total_loss
+from rl4py.losses import (
+    ActorCriticLoss,
+    BCLoss,
+    DQNLoss,
+    LossModule,
+    PolicyDistillationLoss,
+    PPOLoss,
+    bc_step,
+    polyak_update,
+    total_loss,
+)
 from rl4py.modules import (
     MLP,
     AutoRegressiveActor,
@@ -64,6 +74,8 @@ __all__ = [
     "UPGO",
     "ActorCriticLoss",
     "BCLoss",
+    "DQNLoss",
+    "polyak_update",
     "MultiHeadGAE",
     "PolicyDistillationLoss",
     "TDLambda",

@@ -4,6 +4,7 @@
 from rl4py.losses import functional
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.losses.common import LossModule, total_loss
+from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.imitation import (
     BCLoss,
     PolicyDistillationLoss,
@@ -16,10 +17,12 @@ from rl4py.losses.imitation import (
 )
 from rl4py.losses.policy_gradient import awr_loss, huber_value_loss, reinforce_loss
 from rl4py.losses.ppo import PPOLoss
+from rl4py.losses.target import polyak_update
 
 __all__ = [
     "ActorCriticLoss",
     "BCLoss",
+    "DQNLoss",
     "LossModule",
     "PPOLoss",
     "PolicyDistillationLoss",
@@ -31,6 +34,7 @@ __all__ = [
     "functional",
     "huber_value_loss",
     "policy_distillation_loss",
+    "polyak_update",
     "reinforce_loss",
     "total_loss",
     "value_distillation_loss",

@@ -57,3 +57,104 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> torch.
     """``1 - Var(target - prediction) / Var(target)``; NaN when the target has no variance."""
     var_target = target.var()
     return 1.0 - (target - prediction).var() / var_target
+
+
+# ---------------------------------------------------------------------------------------------
+# DQN (Q-learning targets and regression losses)
+
+
+def select_action_value(action_value: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Picks ``Q(s, a)`` for the taken discrete action.
+
+    Args:
+        action_value: ``[*B, n_actions]`` Q-values.
+        action: ``[*B]`` integer actions in ``[0, n_actions)``.
+
+    Returns:
+        ``[*B, 1]``.
+    """
+    if action.is_floating_point() or action.dtype == torch.bool:
+        raise TypeError(f"select_action_value: action must hold integer indices, got dtype {action.dtype}")
+    if action.shape != action_value.shape[:-1]:
+        raise ValueError(
+            f"select_action_value: action has shape {tuple(action.shape)}, expected the batch shape "
+            f"{tuple(action_value.shape[:-1])} of action_value {tuple(action_value.shape)}"
+        )
+    return action_value.gather(-1, action.unsqueeze(-1))
+
+
+def dqn_target(
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    next_action_value: torch.Tensor,
+    gamma: float,
+    next_action_value_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The one-step Q-learning target ``y = r + gamma * (1 - terminated) * Q_target(s', a*)``.
+
+    ``a* = argmax_a' Q_target(s', a')`` (DQN), or ``a* = argmax_a' Q_online(s', a')`` when
+    ``next_action_value_online`` is given (double DQN, van Hasselt et al., 2016). Only
+    ``terminated`` cuts the bootstrap: a step cut by a time limit bootstraps from ``s'``.
+    The caller detaches the inputs (or runs the networks under ``torch.no_grad()``).
+
+    Args:
+        reward: ``[*B, 1]``.
+        terminated: ``[*B, 1]`` bool (or 0/1 float).
+        next_action_value: ``[*B, n_actions]``, the target network at ``s'``.
+        gamma: discount.
+        next_action_value_online: ``[*B, n_actions]``, the online network at ``s'`` (double DQN),
+            or ``None``.
+
+    Returns:
+        ``[*B, 1]``.
+    """
+    if next_action_value_online is None:
+        next_value = next_action_value.max(-1, keepdim=True).values
+    else:
+        if next_action_value_online.shape != next_action_value.shape:
+            raise ValueError(
+                f"dqn_target: next_action_value_online has shape {tuple(next_action_value_online.shape)}, "
+                f"expected the shape of next_action_value {tuple(next_action_value.shape)}"
+            )
+        best = next_action_value_online.argmax(-1, keepdim=True)
+        next_value = next_action_value.gather(-1, best)
+    if reward.shape != next_value.shape or terminated.shape != next_value.shape:
+        raise ValueError(
+            f"dqn_target: reward {tuple(reward.shape)} and terminated {tuple(terminated.shape)} must have the "
+            f"shape [*B, 1] = {tuple(next_value.shape)} of the next action values"
+        )
+    not_terminated = ~terminated if terminated.dtype == torch.bool else 1.0 - terminated
+    return reward + gamma * not_terminated * next_value
+
+
+def td_regression_loss(
+    prediction: torch.Tensor, target: torch.Tensor, loss_function: str = "l2", delta: float = 1.0
+) -> torch.Tensor:
+    """Per-element regression loss of ``prediction`` onto ``target``.
+
+    ``"l2"``: ``(Q - y)^2``; ``"huber"``: ``0.5 (Q - y)^2`` where ``|Q - y| <= delta``, else
+    ``delta (|Q - y| - 0.5 delta)`` (``torch.nn.functional.huber_loss``; with ``delta = 1`` it is
+    SB3's ``smooth_l1_loss``).
+
+    Args:
+        prediction: any shape.
+        target: same shape.
+        loss_function: ``"l2"`` or ``"huber"``.
+        delta: Huber threshold.
+
+    Returns:
+        Same shape as the inputs.
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"td_regression_loss: prediction has shape {tuple(prediction.shape)}, target {tuple(target.shape)}; "
+            "expected equal shapes"
+        )
+    if loss_function == "l2":
+        return (prediction - target).square()
+    if loss_function == "huber":
+        return torch.nn.functional.huber_loss(prediction, target, reduction="none", delta=delta)
+    raise ValueError(f"td_regression_loss: loss_function must be 'l2' or 'huber', got {loss_function!r}")
+
+
+__all__ += ["dqn_target", "select_action_value", "td_regression_loss"]

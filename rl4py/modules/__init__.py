@@ -19,6 +19,7 @@ from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
 from rl4py.modules.multi_encoder import MultiEncoder
+from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule
 from rl4py.modules.recurrent import BlockGRU, GRUCore, LSTMCore, RecurrentCore, make_core
 from rl4py.modules.recurrent_actor import (
     RecurrentActor,
@@ -31,6 +32,10 @@ from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
     "BlockGRU",
+    "EpsilonGreedy",
+    "QValueActor",
+    "greedy_action",
+    "linear_schedule",
     "GRUCore",
     "LSTMCore",
     "RecurrentActor",

@@ -1,6 +1,7 @@
 """Training: plain-loop trainers and helpers, and LightningModules (imported on first use, so the
 plain loops never import Lightning)."""
 
+from rl4py.trainers.dqn_loop import DQNConfig, train_dqn
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
 from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
@@ -10,6 +11,7 @@ from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
+    "DQNConfig",
     "EpisodeTracker",
     "ImpalaConfig",
     "PPOConfig",
@@ -20,6 +22,7 @@ __all__ = [
     "minibatch_update",
     "num_threads",
     "save_weights",
+    "train_dqn",
     "train_impala",
     "train_ppo",
     "train_recurrent_ppo",

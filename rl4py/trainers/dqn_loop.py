@@ -1,0 +1,266 @@
+"""DQN in a plain loop: collector + replay buffer + epsilon-greedy + DQNLoss + Adam, configured by one dataclass."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rl4py import keys
+from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.data import ReplayBuffer
+from rl4py.envs.base import EnvBase
+from rl4py.losses.common import total_loss
+from rl4py.losses.dqn import DQNLoss
+from rl4py.losses.target import polyak_update
+from rl4py.modules.activations import Tanh
+from rl4py.modules.mlp import MLP
+from rl4py.modules.qvalue import EpsilonGreedy, QValueActor
+from rl4py.trainers.updates import num_threads
+
+__all__ = ["DQNConfig", "DQNResult", "train_dqn"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh}
+
+#: the entries the replay buffer stores (what DQNLoss reads, plus "done")
+REPLAY_KEYS = (
+    keys.OBSERVATION,
+    keys.ACTION,
+    (keys.NEXT, keys.OBSERVATION),
+    (keys.NEXT, keys.REWARD),
+    (keys.NEXT, keys.TERMINATED),
+    (keys.NEXT, keys.DONE),
+)
+
+
+@dataclass
+class DQNConfig:
+    """DQN hyperparameters; ``lr``, ``gamma``, ``buffer_size``, ``batch_size``, ``tau``, the epsilon
+    schedule and ``learning_starts`` are the rl4burn book's defaults.
+
+    Frames are env steps summed over the sub-envs. Each iteration collects ``train_frequency``
+    steps from each of the ``num_envs`` sub-envs (``num_envs * train_frequency`` frames) into
+    the replay buffer, then, once ``learning_starts`` frames are stored, runs
+    ``gradient_steps`` updates on minibatches of ``batch_size`` sampled uniformly.
+    """
+
+    num_envs: int = 8
+    """Sub-envs stepped together (only used when the caller builds the env from the config)."""
+    train_frequency: int = 1
+    """Steps per sub-env between two rounds of updates (the collector's rollout length)."""
+    gradient_steps: int = 1
+    """Updates (minibatches) per round."""
+    total_frames: int = 100_000
+    """Env steps budget over all sub-envs."""
+    buffer_size: int = 10_000
+    """Replay buffer capacity in transitions (FIFO)."""
+    batch_size: int = 32
+    """Transitions per minibatch."""
+    learning_starts: int = 1_000
+    """Frames collected (with the exploration schedule) before the first update."""
+    lr: float = 1e-4
+    """Adam learning rate."""
+    adam_eps: float = 1e-8
+    """Adam epsilon (torch's default)."""
+    gamma: float = 0.99
+    """Discount."""
+    loss_function: str = "l2"
+    """``"l2"`` (squared TD error, the book's) or ``"huber"`` (SB3's smooth L1)."""
+    double_dqn: bool = False
+    """Evaluate the online network's argmax with the target network (van Hasselt et al., 2016)."""
+    tau: float = 0.005
+    """Polyak weight of each target update: 1.0 is a hard copy, 0.005 a slow average."""
+    target_update_interval: int = 1
+    """Gradient steps between target updates (hard copies every N steps: ``tau=1.0`` and N)."""
+    eps_start: float = 1.0
+    """Exploration probability at frame 0."""
+    eps_end: float = 0.05
+    """Exploration probability after ``exploration_frames``."""
+    exploration_frames: int = 10_000
+    """Frames over which epsilon decays linearly from ``eps_start`` to ``eps_end``."""
+    max_grad_norm: float | None = 10.0
+    """Global gradient-norm clip (SB3's 10), ``None`` to disable."""
+    num_cells: tuple[int, ...] = (64, 64)
+    """Hidden sizes of the Q-network."""
+    activation: str = "relu"
+    """Hidden activation: ``"relu"`` (the book's) or ``"tanh"``."""
+    update_threads: int | None = None
+    """torch threads during the updates (``None``: unchanged); collection keeps the caller's setting."""
+    target_return: float | None = None
+    """Stop once the mean return of the last ``window`` finished episodes reaches this."""
+    window: int = 20
+    """Episodes in the running mean compared with ``target_return``."""
+    seed: int = 0
+    """Seeds torch (network init), the env, the exploration and the replay sampling."""
+    extra: dict = field(default_factory=dict)
+    """Free-form notes carried into the result (for benchmarks)."""
+
+    def check(self) -> None:
+        """Raises ``ValueError`` naming the first field outside its range."""
+        positive = ("num_envs", "train_frequency", "gradient_steps", "total_frames", "buffer_size", "batch_size")
+        for name in (*positive, "target_update_interval", "window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DQNConfig: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_starts", "exploration_frames"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DQNConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if self.num_envs * self.train_frequency > self.buffer_size:
+            raise ValueError(
+                f"DQNConfig: one rollout of num_envs * train_frequency = {self.num_envs * self.train_frequency} "
+                f"transitions must fit buffer_size = {self.buffer_size}"
+            )
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"DQNConfig: tau must be in [0, 1], got {self.tau}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"DQNConfig: activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+
+
+@dataclass
+class DQNResult:
+    """What :func:`train_dqn` measured."""
+
+    solved: bool
+    """``target_return`` was reached."""
+    frames: int
+    """Env steps collected."""
+    seconds: float
+    """Wall time from the start of :func:`train_dqn`."""
+    mean_return: float
+    """Mean return of the last ``window`` finished episodes (NaN if none finished)."""
+    updates: int
+    """Gradient steps taken."""
+    actor: QValueActor
+    """The online Q-network as a greedy policy."""
+    loss: DQNLoss
+    """The loss module (online and target networks)."""
+    history: list[dict] = field(default_factory=list)
+    """The dicts passed to ``progress``."""
+
+
+def make_q_network(
+    observation_size: int, n_actions: int, num_cells: tuple[int, ...] = (64, 64), activation: str = "relu"
+) -> QValueActor:
+    """A :class:`QValueActor` over an MLP ``[*B, observation_size] -> [*B, n_actions]``.
+
+    Hidden layers: orthogonal init with gain ``sqrt(2)``; output layer gain 1.
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"make_q_network: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    return QValueActor(MLP(observation_size, n_actions, num_cells, _ACTIVATIONS[activation], output_gain=1.0))
+
+
+def train_dqn(
+    env: EnvBase,
+    config: DQNConfig | None = None,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 50,
+) -> DQNResult:
+    """Trains a DQN agent (an MLP Q-network) on ``env``.
+
+    Each iteration: collect ``train_frequency`` steps per sub-env with the epsilon-greedy policy,
+    add them to the replay buffer, advance epsilon by the frames collected, then (after
+    ``learning_starts`` frames) ``gradient_steps`` times: sample a minibatch,
+    ``DQNLoss`` -> backward -> global grad-norm clip -> Adam step, and every
+    ``target_update_interval`` gradient steps ``polyak_update(target, online, tau)``.
+
+    Args:
+        env: a batched env with a flat ``Box`` observation and a ``Discrete`` action space
+            (its ``num_envs`` is used; ``config.num_envs`` is not).
+        config: hyperparameters (the book's defaults if ``None``).
+        progress: called every ``progress_every`` iterations with a dict of ``frames``,
+            ``seconds``, ``steps_per_second``, ``updates``, ``epsilon``, ``mean_return`` and the
+            last update's loss diagnostics.
+        progress_every: iterations between ``progress`` calls.
+
+    Returns:
+        A :class:`DQNResult` (wall time counted from the start of this call).
+    """
+    config = config or DQNConfig()
+    config.check()
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(act_space, gym.spaces.Discrete) or int(act_space.start) != 0:
+        raise TypeError(f"train_dqn: needs a Discrete action space starting at 0, got {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise TypeError(f"train_dqn: needs a flat Box observation space, got {obs_space}")
+    if env.num_envs * config.train_frequency > config.buffer_size:
+        raise ValueError(
+            f"train_dqn: one rollout of env.num_envs * train_frequency = {env.num_envs * config.train_frequency} "
+            f"transitions must fit buffer_size = {config.buffer_size}"
+        )
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    actor = make_q_network(obs_space.shape[0], int(act_space.n), config.num_cells, config.activation).to(env.device)
+    loss = DQNLoss(actor, gamma=config.gamma, loss_function=config.loss_function, double_dqn=config.double_dqn).to(
+        env.device
+    )
+    params = list(actor.parameters())
+    optimizer = torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, fused=True)
+    policy = EpsilonGreedy(
+        act_space,
+        eps_start=config.eps_start,
+        eps_end=config.eps_end,
+        annealing_steps=config.exploration_frames,
+        generator=torch.Generator(device=env.device).manual_seed(config.seed),
+        actor=actor,
+    )
+    collector = SyncCollector(
+        env, policy, config.train_frequency, total_frames=config.total_frames, seed=config.seed, return_same_td=True
+    )
+    buffer = ReplayBuffer(config.buffer_size, seed=config.seed)
+    recent: deque[float] = deque(maxlen=config.window)
+    history: list[dict] = []
+    stats: dict[str, float] = {}
+    solved = False
+    updates = 0
+    for iteration, rollout in enumerate(collector, start=1):
+        returns, _ = finished_episodes(rollout)
+        if returns.numel():
+            recent.extend(returns.tolist())
+        mean_return = sum(recent) / len(recent) if recent else float("nan")
+        if config.target_return is not None and len(recent) == config.window and mean_return >= config.target_return:
+            solved = True
+            break
+        buffer.extend(rollout.select(*REPLAY_KEYS))
+        policy.step(collector.frames_per_rollout)
+        if collector.frames >= config.learning_starts:
+            with num_threads(config.update_threads):
+                for _ in range(config.gradient_steps):
+                    out = loss(buffer.sample(config.batch_size))
+                    optimizer.zero_grad(set_to_none=True)
+                    total_loss(out).backward()
+                    if config.max_grad_norm is not None:
+                        nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
+                    optimizer.step()
+                    updates += 1
+                    if updates % config.target_update_interval == 0:
+                        polyak_update(loss.target_network, actor, config.tau)
+            stats = {k: float(v) for k, v in out.detach().items()}
+        if progress is not None and iteration % progress_every == 0:
+            seconds = time.perf_counter() - start
+            line = {
+                "frames": collector.frames,
+                "seconds": seconds,
+                "steps_per_second": collector.frames / seconds,
+                "updates": updates,
+                "epsilon": policy.epsilon,
+                "mean_return": mean_return,
+                **stats,
+            }
+            history.append(line)
+            progress(line)
+    seconds = time.perf_counter() - start
+    return DQNResult(
+        solved=solved,
+        frames=collector.frames,
+        seconds=seconds,
+        mean_return=sum(recent) / len(recent) if recent else float("nan"),
+        updates=updates,
+        actor=actor,
+        loss=loss,
+        history=history,
+    )

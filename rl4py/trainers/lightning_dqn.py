@@ -1,0 +1,205 @@
+"""DQN as a LightningModule: each training step collects a few steps into the replay buffer and updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import partial
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+from torchmetrics import MaxMetric, MeanMetric
+
+from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.data import ReplayBuffer
+from rl4py.envs.factory import make_env
+from rl4py.losses.common import total_loss
+from rl4py.losses.dqn import DQNLoss
+from rl4py.losses.target import polyak_update
+from rl4py.modules.qvalue import EpsilonGreedy
+from rl4py.trainers.dqn_loop import REPLAY_KEYS, make_q_network
+from rl4py.trainers.lightning_ppo import RolloutDataset, _identity
+from rl4py.trainers.updates import num_threads
+
+__all__ = ["DQNModule"]
+
+
+class DQNModule(pl.LightningModule):
+    """DQN trained by the Lightning ``Trainer``; the plain-loop twin is :func:`rl4py.trainers.train_dqn`.
+
+    Each training step collects ``train_frequency`` steps from every sub-env with the
+    epsilon-greedy policy into the replay buffer, then (after ``learning_starts`` frames) runs
+    ``gradient_steps`` updates with ``manual_backward`` and, every ``target_update_interval``
+    updates, ``polyak_update(target, online, tau)``. As for every manual-optimization module,
+    the Trainer's ``max_steps`` counts optimizer steps (none during the warm-up).
+
+    Checkpoints hold the online and target networks, the optimizer, the epsilon schedule, the env
+    and collector state, the RNG states and (``checkpoint_buffer=True``) the replay buffer, so a
+    resumed run continues exactly; switch the buffer off for buffers too large to checkpoint.
+
+    Args:
+        env: a native env name or a gymnasium id with a ``Discrete`` action space.
+        num_envs: sub-envs per rank.
+        env_kwargs: extra constructor arguments of the env.
+        num_cells, activation: the Q-network's MLP.
+        buffer_size, batch_size, learning_starts, train_frequency, gradient_steps: replay settings.
+        lr, gamma, loss_function, double_dqn, max_grad_norm: the update.
+        tau, target_update_interval: target network updates.
+        eps_start, eps_end, exploration_frames: the linear epsilon schedule (in env frames).
+        checkpoint_buffer: include the replay buffer's contents in checkpoints.
+        update_threads: torch threads during the update.
+        target_return: stop once the mean return of the last 20 episodes reaches it.
+        seed: base seed (each rank adds ``1000 * rank`` for its env, sampling and exploration).
+    """
+
+    def __init__(
+        self,
+        env: str = "CartPole",
+        num_envs: int = 8,
+        env_kwargs: dict | None = None,
+        num_cells: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        buffer_size: int = 10_000,
+        batch_size: int = 32,
+        learning_starts: int = 1_000,
+        train_frequency: int = 1,
+        gradient_steps: int = 1,
+        lr: float = 1e-4,
+        gamma: float = 0.99,
+        loss_function: str = "l2",
+        double_dqn: bool = False,
+        max_grad_norm: float | None = 10.0,
+        tau: float = 0.005,
+        target_update_interval: int = 1,
+        eps_start: float = 1.0,
+        eps_end: float = 0.05,
+        exploration_frames: int = 10_000,
+        checkpoint_buffer: bool = True,
+        update_threads: int | None = None,
+        target_return: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        torch.manual_seed(seed)
+        probe = make_env(env, num_envs=1, **(env_kwargs or {}))
+        n_actions = getattr(probe.single_action_space, "n", None)
+        if n_actions is None:
+            raise TypeError(f"DQNModule: needs a Discrete action space, got {probe.single_action_space}")
+        self.actor = make_q_network(
+            probe.single_observation_space.shape[0], int(n_actions), tuple(num_cells), activation
+        )
+        self.loss = DQNLoss(self.actor, gamma=gamma, loss_function=loss_function, double_dqn=double_dqn)
+        self._action_space = probe.single_action_space
+        probe.close()
+        self.episode_return = MeanMetric(nan_strategy="ignore")
+        self.max_episode_return = MaxMetric()
+        self.env_frames = 0
+        self.updates = 0
+        self.collector: SyncCollector | None = None
+        self.policy: EpsilonGreedy | None = None
+        self.buffer = ReplayBuffer(buffer_size, seed=seed)
+        self._recent: list[float] = []
+        self.last_returns = torch.zeros(0)
+
+    def setup(self, stage: str) -> None:
+        if self.collector is not None:
+            return
+        hp = self.hparams
+        rank_seed = hp.seed + 1000 * self.global_rank
+        env = make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
+        self.policy = EpsilonGreedy(
+            self._action_space,
+            eps_start=hp.eps_start,
+            eps_end=hp.eps_end,
+            annealing_steps=hp.exploration_frames,
+            generator=torch.Generator(device=self.device).manual_seed(rank_seed),
+            actor=self.actor,
+        )
+        self.collector = SyncCollector(env, self.policy, hp.train_frequency, seed=rank_seed, return_same_td=True)
+        self.buffer = ReplayBuffer(hp.buffer_size, seed=rank_seed)
+        torch.manual_seed(rank_seed)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            RolloutDataset(self.collector), batch_size=None, collate_fn=_identity, generator=torch.Generator()
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.actor.parameters(), lr=self.hparams.lr)
+
+    def training_step(self, dataloader_iter: Iterator) -> None:
+        # the iterator (not a batch): no prefetch, every step is collected by the current policy
+        hp = self.hparams
+        rollout, _, _ = next(dataloader_iter)
+        self.env_frames += self.collector.frames_per_rollout
+        returns, _ = finished_episodes(rollout)
+        self.last_returns = returns
+        self._recent = (self._recent + returns.tolist())[-20:]
+        self.episode_return.update(returns)
+        self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
+        episode_return, max_return = self.episode_return.compute(), self.max_episode_return.compute()
+        self.episode_return.reset()
+        self.max_episode_return.reset()
+        self.buffer.extend(rollout.select(*REPLAY_KEYS))
+        self.policy.step(self.collector.frames_per_rollout)
+        log = partial(self.log, on_step=True, on_epoch=False, batch_size=hp.batch_size)
+        if self.env_frames >= hp.learning_starts:
+            optimizer = self.optimizers()
+            params = list(self.actor.parameters())
+            with num_threads(hp.update_threads):
+                for _ in range(hp.gradient_steps):
+                    out = self.loss(self.buffer.sample(hp.batch_size))
+                    optimizer.zero_grad(set_to_none=True)
+                    self.manual_backward(total_loss(out))
+                    if hp.max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+                    optimizer.step()
+                    self.updates += 1
+                    if self.updates % hp.target_update_interval == 0:
+                        polyak_update(self.loss.target_network, self.actor, hp.tau)
+            for key, value in out.detach().items():
+                log(f"losses/{key}", value)
+        if torch.isfinite(max_return):
+            log("charts/episodic_return", episode_return, prog_bar=True)
+            log("charts/max_episodic_return", max_return)
+        log("charts/env_steps", float(self.env_frames), prog_bar=True)
+        log("charts/epsilon", self.policy.epsilon)
+        if hp.target_return is not None and len(self._recent) == 20 and sum(self._recent) / 20 >= hp.target_return:
+            self.trainer.should_stop = True
+
+    @property
+    def mean_recent_return(self) -> float:
+        """Mean return of this rank's last 20 finished episodes (NaN before the first)."""
+        return sum(self._recent) / len(self._recent) if self._recent else float("nan")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rl4py"] = {
+            "collector": self.collector.state_dict() if self.collector is not None else None,
+            "buffer": self.buffer.state_dict() if self.hparams.checkpoint_buffer else None,
+            "epsilon_steps": self.policy.steps if self.policy is not None else 0,
+            "exploration_rng": self.policy.generator.get_state() if self.policy is not None else None,
+            "env_frames": self.env_frames,
+            "updates": self.updates,
+            "recent_returns": list(self._recent),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rl4py")
+        if state is None:
+            raise KeyError("DQNModule: the checkpoint has no 'rl4py' entry; it was not written by DQNModule")
+        if self.collector is None:
+            self.setup("fit")
+        if state["collector"] is not None:
+            self.collector.load_state_dict(state["collector"])
+        if state["buffer"] is not None:
+            self.buffer.load_state_dict(state["buffer"])
+        self.policy.steps = int(state["epsilon_steps"])
+        if state["exploration_rng"] is not None:
+            self.policy.generator.set_state(state["exploration_rng"])
+        self.env_frames = int(state["env_frames"])
+        self.updates = int(state["updates"])
+        self._recent = list(state["recent_returns"])
+        torch.set_rng_state(state["torch_rng"])
