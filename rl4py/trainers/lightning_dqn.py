@@ -18,7 +18,7 @@ from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
 from rl4py.modules.qvalue import EpsilonGreedy
 from rl4py.trainers.dqn_loop import REPLAY_KEYS, make_q_network
-from rl4py.trainers.lightning_ppo import RolloutDataset, _identity
+from rl4py.trainers.lightning_ppo import RolloutDataset, _identity, log_episode_metrics, should_log
 from rl4py.trainers.updates import num_threads
 
 __all__ = ["DQNModule"]
@@ -127,7 +127,7 @@ class DQNModule(pl.LightningModule):
         )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.actor.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.actor.parameters(), lr=self.hparams.lr, fused=True)
 
     def training_step(self, dataloader_iter: Iterator) -> None:
         # the iterator (not a batch): no prefetch, every step is collected by the current policy
@@ -139,9 +139,6 @@ class DQNModule(pl.LightningModule):
         self._recent = (self._recent + returns.tolist())[-20:]
         self.episode_return.update(returns)
         self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
-        episode_return, max_return = self.episode_return.compute(), self.max_episode_return.compute()
-        self.episode_return.reset()
-        self.max_episode_return.reset()
         self.buffer.extend(rollout.select(*REPLAY_KEYS))
         self.policy.step(self.collector.frames_per_rollout)
         log = partial(self.log, on_step=True, on_epoch=False, batch_size=hp.batch_size)
@@ -159,13 +156,13 @@ class DQNModule(pl.LightningModule):
                     self.updates += 1
                     if self.updates % hp.target_update_interval == 0:
                         polyak_update(self.loss.target_network, self.actor, hp.tau)
-            for key, value in out.detach().items():
-                log(f"losses/{key}", value)
-        if torch.isfinite(max_return):
-            log("charts/episodic_return", episode_return, prog_bar=True)
-            log("charts/max_episodic_return", max_return)
-        log("charts/env_steps", float(self.env_frames), prog_bar=True)
-        log("charts/epsilon", self.policy.epsilon)
+            if should_log(self.trainer):
+                for key, value in out.detach().items():
+                    log(f"losses/{key}", value)
+        if should_log(self.trainer):
+            log_episode_metrics(self, log)
+            log("charts/env_steps", float(self.env_frames), prog_bar=True)
+            log("charts/epsilon", self.policy.epsilon)
         if hp.target_return is not None and len(self._recent) == 20 and sum(self._recent) / 20 >= hp.target_return:
             self.trainer.should_stop = True
 

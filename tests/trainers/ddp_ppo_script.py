@@ -40,6 +40,7 @@ def main(out: Path) -> None:
         devices=2,
         strategy="ddp",
         max_steps=20,
+        log_every_n_steps=1,
         max_epochs=-1,
         logger=False,
         enable_checkpointing=False,
