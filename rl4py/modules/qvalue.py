@@ -13,8 +13,10 @@ from torch import nn
 
 from rl4py import keys
 from rl4py.keys import NestedKey
+from rl4py.modules.activations import Tanh
+from rl4py.modules.mlp import MLP
 
-__all__ = ["EpsilonGreedy", "QValueActor", "greedy_action", "linear_schedule"]
+__all__ = ["EpsilonGreedy", "QValueActor", "greedy_action", "linear_schedule", "make_q_network"]
 
 
 def greedy_action(action_value: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -257,3 +259,43 @@ class EpsilonGreedy(TensorDictModuleBase):
             f"n_actions={self.n_actions}, eps_start={self.eps_start}, eps_end={self.eps_end}, "
             f"annealing_steps={self.annealing_steps}, epsilon={self.epsilon:.4f}"
         )
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh}
+
+
+def make_q_network(
+    observation_size: int,
+    n_actions: int,
+    num_cells: Sequence[int] = (64, 64),
+    activation: str | type[nn.Module] = "relu",
+) -> QValueActor:
+    """A :class:`QValueActor` over an :class:`~rl4py.modules.MLP` (the DQN network).
+
+    Maps ``"observation"`` ``[*B, observation_size]`` to ``"action_value"`` ``[*B, n_actions]``
+    and the greedy ``"action"``. Hidden layers: orthogonal init with gain ``sqrt(2)``, zero bias;
+    output layer gain 1.
+
+    Args:
+        observation_size: size of the flat observation.
+        n_actions: number of discrete actions.
+        num_cells: hidden sizes.
+        activation: ``"relu"`` (the rl4burn book's ``QNet``), ``"tanh"``
+            (:class:`~rl4py.modules.Tanh`) or an activation class.
+
+    Returns:
+        The Q-network as a greedy policy.
+
+    Examples:
+        >>> q = make_q_network(4, 2)
+        >>> sum(p.numel() for p in q.parameters())
+        4610
+    """
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"make_q_network: activation must be one of {sorted(_ACTIVATIONS)} or a module class, "
+                f"got {activation!r}"
+            )
+        activation = _ACTIVATIONS[activation]
+    return QValueActor(MLP(observation_size, n_actions, tuple(num_cells), activation, output_gain=1.0))

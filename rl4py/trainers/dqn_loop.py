@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 import torch
+from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py import keys
@@ -18,14 +19,12 @@ from rl4py.envs.base import EnvBase
 from rl4py.losses.common import total_loss
 from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
-from rl4py.modules.activations import Tanh
-from rl4py.modules.mlp import MLP
-from rl4py.modules.qvalue import EpsilonGreedy, QValueActor
+from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, make_q_network
 from rl4py.trainers.updates import num_threads
 
-__all__ = ["DQNConfig", "DQNResult", "train_dqn"]
+__all__ = ["DQNConfig", "DQNResult", "make_q_network", "train_dqn"]
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh}
+_ACTIVATIONS = ("relu", "tanh")
 
 #: the entries the replay buffer stores (what DQNLoss reads, plus "done")
 REPLAY_KEYS = (
@@ -142,18 +141,6 @@ class DQNResult:
     """The dicts passed to ``progress``."""
 
 
-def make_q_network(
-    observation_size: int, n_actions: int, num_cells: tuple[int, ...] = (64, 64), activation: str = "relu"
-) -> QValueActor:
-    """A :class:`QValueActor` over an MLP ``[*B, observation_size] -> [*B, n_actions]``.
-
-    Hidden layers: orthogonal init with gain ``sqrt(2)``; output layer gain 1.
-    """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"make_q_network: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-    return QValueActor(MLP(observation_size, n_actions, num_cells, _ACTIVATIONS[activation], output_gain=1.0))
-
-
 def train_dqn(
     env: EnvBase,
     config: DQNConfig | None = None,
@@ -194,7 +181,8 @@ def train_dqn(
         )
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    actor = make_q_network(obs_space.shape[0], int(act_space.n), config.num_cells, config.activation).to(env.device)
+    actor = make_q_network(obs_space.shape[0], int(act_space.n), config.num_cells, config.activation)
+    actor = actor.to(env.device)
     loss = DQNLoss(actor, gamma=config.gamma, loss_function=config.loss_function, double_dqn=config.double_dqn).to(
         env.device
     )
@@ -214,7 +202,7 @@ def train_dqn(
     buffer = ReplayBuffer(config.buffer_size, seed=config.seed)
     recent: deque[float] = deque(maxlen=config.window)
     history: list[dict] = []
-    stats: dict[str, float] = {}
+    last: TensorDictBase | None = None
     solved = False
     updates = 0
     for iteration, rollout in enumerate(collector, start=1):
@@ -239,7 +227,7 @@ def train_dqn(
                     updates += 1
                     if updates % config.target_update_interval == 0:
                         polyak_update(loss.target_network, actor, config.tau)
-            stats = {k: float(v) for k, v in out.detach().items()}
+            last = out
         if progress is not None and iteration % progress_every == 0:
             seconds = time.perf_counter() - start
             line = {
@@ -249,7 +237,7 @@ def train_dqn(
                 "updates": updates,
                 "epsilon": policy.epsilon,
                 "mean_return": mean_return,
-                **stats,
+                **({k: float(v) for k, v in last.detach().items()} if last is not None else {}),
             }
             history.append(line)
             progress(line)

@@ -189,7 +189,7 @@ def test_works_with_a_plain_tensordict_module_and_time_batch():
     q = net.module(td["observation"]).gather(-1, td["action"].unsqueeze(-1))
     y = td["next", "reward"] + 0.9 * loss.target_network.module(td["next", "observation"]).max(-1, keepdim=True).values
     torch.testing.assert_close(out["loss_qvalue"], ((q - y) ** 2).mean())
-    assert "action_value" not in td.keys()  # the loss writes nothing into the batch
+    assert "action_value" not in td.keys()  # noqa: SIM118 - the loss writes nothing into the batch
 
 
 def test_update_target_copies_the_online_weights():

@@ -7,7 +7,8 @@ from tensordict import TensorDict
 from torch import nn
 
 from rl4py.envs.cartpole import CartPole
-from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule
+from rl4py.modules.activations import Tanh
+from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule, make_q_network
 
 
 class FixedQ(nn.Module):
@@ -126,3 +127,14 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(TypeError, match="generator must be"):
         EpsilonGreedy(2, generator="seed")
     assert EpsilonGreedy(gym.spaces.Discrete(5)).n_actions == 5
+
+
+def test_make_q_network_builds_the_mlp():
+    q = make_q_network(4, 3, num_cells=(8, 16))
+    kinds = [type(m) for m in q.network]
+    assert kinds == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert q(_td(5).set("observation", torch.zeros(5, 4)))["action_value"].shape == (5, 3)
+    assert isinstance(make_q_network(4, 2, activation="tanh").network[1], Tanh)
+    assert isinstance(make_q_network(4, 2, activation=nn.ELU).network[1], nn.ELU)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        make_q_network(4, 2, activation="gelu")
