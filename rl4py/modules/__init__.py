@@ -19,7 +19,7 @@ from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
 from rl4py.modules.multi_encoder import MultiEncoder
-from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule
+from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule, make_q_network
 from rl4py.modules.recurrent import BlockGRU, GRUCore, LSTMCore, RecurrentCore, make_core
 from rl4py.modules.recurrent_actor import (
     RecurrentActor,
@@ -44,6 +44,7 @@ __all__ = [
     "RecurrentValue",
     "StoredStateValue",
     "make_core",
+    "make_q_network",
     "make_recurrent_actor_critic",
     "LOG_STD_MAX",
     "LOG_STD_MIN",

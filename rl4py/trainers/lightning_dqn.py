@@ -16,8 +16,8 @@ from rl4py.envs.factory import make_env
 from rl4py.losses.common import total_loss
 from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
-from rl4py.modules.qvalue import EpsilonGreedy
-from rl4py.trainers.dqn_loop import REPLAY_KEYS, make_q_network
+from rl4py.modules.qvalue import EpsilonGreedy, make_q_network
+from rl4py.trainers.dqn_loop import REPLAY_KEYS
 from rl4py.trainers.lightning_ppo import RolloutDataset, _identity, log_episode_metrics, should_log
 from rl4py.trainers.updates import num_threads
 
