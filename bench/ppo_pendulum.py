@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
-from collections import deque
 
 import torch
+from common import emit, median_or_none, sb3_solve_callback
 
 from rl4py.envs.pendulum import Pendulum
 from rl4py.trainers import PPOConfig, train_ppo
@@ -45,10 +44,6 @@ RL4PY_CONFIG = dict(
 )
 
 
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
-
-
 def run_rl4py(seed: int, config: dict) -> dict:
     cfg = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **config)
     result = train_ppo(Pendulum(num_envs=cfg.num_envs), cfg)
@@ -63,24 +58,7 @@ def run_rl4py(seed: int, config: dict) -> dict:
 
 def run_sb3(seed: int, cap_seconds: float) -> dict:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
-
-    class SolveCallback(BaseCallback):
-        def __init__(self, start: float) -> None:
-            super().__init__()
-            self.start = start
-            self.recent: deque[float] = deque(maxlen=WINDOW)
-            self.solved_at: tuple[float, int] | None = None
-
-        def _on_step(self) -> bool:
-            for info in self.locals["infos"]:
-                if "episode" in info:
-                    self.recent.append(info["episode"]["r"])
-            if len(self.recent) == WINDOW and sum(self.recent) / WINDOW >= TARGET:
-                self.solved_at = (time.perf_counter() - self.start, self.num_timesteps)
-                return False
-            return time.perf_counter() - self.start < cap_seconds
 
     start = time.perf_counter()
     # rl-zoo's tuned Pendulum-v1 hyperparameters (hyperparams/ppo.yml)
@@ -101,7 +79,7 @@ def run_sb3(seed: int, cap_seconds: float) -> dict:
         device="cpu",
         verbose=0,
     )
-    callback = SolveCallback(start)
+    callback = sb3_solve_callback(start, TARGET, WINDOW, cap_seconds)
     model.learn(total_timesteps=2_000_000, callback=callback)
     seconds = time.perf_counter() - start
     solved = callback.solved_at is not None
@@ -112,12 +90,6 @@ def run_sb3(seed: int, cap_seconds: float) -> dict:
         "steps_per_second": round(model.num_timesteps / seconds),
         "seconds": round(seconds, 3),
     }
-
-
-def _median(values: list) -> float | None:
-    ordered = sorted(float("inf") if v is None else v for v in values)
-    m = statistics.median(ordered)
-    return None if m == float("inf") else m
 
 
 def main() -> None:
@@ -148,8 +120,8 @@ def main() -> None:
                 "summary": True,
                 "runs": len(runs),
                 "solved_runs": len(solved),
-                "median_seconds_to_solve": _median([r["seconds_to_solve"] for r in runs]),
-                "median_env_steps_to_solve": _median([r["env_steps_to_solve"] for r in runs]),
+                "median_seconds_to_solve": median_or_none([r["seconds_to_solve"] for r in runs]),
+                "median_env_steps_to_solve": median_or_none([r["env_steps_to_solve"] for r in runs]),
                 "torch_threads": threads,
             }
         )

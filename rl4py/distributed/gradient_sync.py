@@ -16,22 +16,21 @@ class GradientSync(Protocol):
     """What a plain loop needs from a process group."""
 
     @property
-    def rank(self) -> int: ...
+    def rank(self) -> int:
+        """This process's index, ``0 <= rank < world_size``."""
 
     @property
-    def world_size(self) -> int: ...
+    def world_size(self) -> int:
+        """Number of processes."""
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sums ``tensor`` over all processes, in place; returns it."""
-        ...
 
     def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """Averages ``tensor`` over all processes, in place; returns it."""
-        ...
 
     def barrier(self) -> None:
         """Waits for every process."""
-        ...
 
 
 class LocalSync:
