@@ -12,7 +12,8 @@ from rl4py.cli import main
 from rl4py.values import GAE, VTrace
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
-RECIPE = str(Path(__file__).parents[1] / "recipes" / "ppo_cartpole.yaml")
+RECIPES = Path(__file__).parents[1] / "recipes"
+RECIPE = str(RECIPES / "ppo_cartpole.yaml")
 QUIET = [
     "--trainer.logger",
     "false",
@@ -25,7 +26,7 @@ QUIET = [
 ]
 
 
-def _fit(*extra: str):
+def _fit(*extra: str, recipe: str = RECIPE):
     from lightning.pytorch.cli import LightningCLI
 
     captured = {}
@@ -37,7 +38,7 @@ def _fit(*extra: str):
 
     LightningCLI.__init__ = spy
     try:
-        main(["fit", "--config", RECIPE, *QUIET, *extra])
+        main(["fit", "--config", recipe, *QUIET, *extra])
     finally:
         LightningCLI.__init__ = original
     return captured["cli"]
@@ -48,6 +49,19 @@ def test_recipe_solves_cartpole_with_trainer_defaults():
     cli = _fit()
     assert cli.model.mean_recent_return >= 475.0
     assert cli.trainer.global_step < cli.trainer.max_steps  # stopped by the target, not the budget
+
+
+def test_impala_recipe_solves_cartpole_and_swaps_upgo_on():
+    from rl4py.trainers.impala_loop import UPGO_ADVANTAGE
+    from rl4py.trainers.lightning_impala import ImpalaModule
+
+    impala = str(RECIPES / "impala_cartpole.yaml")
+    cli = _fit(recipe=impala)
+    assert isinstance(cli.model, ImpalaModule) and isinstance(cli.model.value_estimator, VTrace)
+    assert cli.model.mean_recent_return >= 475.0
+    assert cli.trainer.global_step < cli.trainer.max_steps
+    upgo = _fit("--trainer.max_steps", "4", "--model.init_args.upgo", "true", recipe=impala)
+    assert upgo.model.upgo is not None and UPGO_ADVANTAGE in upgo.model.loss.advantage_keys
 
 
 @pytest.mark.slow

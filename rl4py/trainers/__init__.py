@@ -31,8 +31,10 @@ __all__ = [
 
 _LIGHTNING = {
     "PPOModule": "rl4py.trainers.lightning_ppo",
-    "RolloutDataset": "rl4py.trainers.lightning_ppo",
+    "RolloutDataset": "rl4py.trainers.lightning_base",
+    "RolloutModule": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
+    "ImpalaModule": "rl4py.trainers.lightning_impala",
 }
 
 

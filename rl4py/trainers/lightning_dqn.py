@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from functools import partial
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
-from torchmetrics import MaxMetric, MeanMetric
 
-from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.collectors.sync import SyncCollector
 from rl4py.data import ReplayBuffer
 from rl4py.envs.factory import make_env
 from rl4py.losses.common import total_loss
@@ -18,13 +15,13 @@ from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
 from rl4py.modules.qvalue import EpsilonGreedy, make_q_network
 from rl4py.trainers.dqn_loop import REPLAY_KEYS
-from rl4py.trainers.lightning_ppo import RolloutDataset, _identity, log_episode_metrics, should_log
+from rl4py.trainers.lightning_base import RolloutModule, should_log
 from rl4py.trainers.updates import num_threads
 
 __all__ = ["DQNModule"]
 
 
-class DQNModule(pl.LightningModule):
+class DQNModule(RolloutModule):
     """DQN trained by the Lightning ``Trainer``; the plain-loop twin is :func:`rl4py.trainers.train_dqn`.
 
     Each training step collects ``train_frequency`` steps from every sub-env with the
@@ -81,7 +78,6 @@ class DQNModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         torch.manual_seed(seed)
         probe = make_env(env, num_envs=1, **(env_kwargs or {}))
         n_actions = getattr(probe.single_action_space, "n", None)
@@ -93,22 +89,15 @@ class DQNModule(pl.LightningModule):
         self.loss = DQNLoss(self.actor, gamma=gamma, loss_function=loss_function, double_dqn=double_dqn)
         self._action_space = probe.single_action_space
         probe.close()
-        self.episode_return = MeanMetric(nan_strategy="ignore")
-        self.max_episode_return = MaxMetric()
-        self.env_frames = 0
         self.updates = 0
-        self.collector: SyncCollector | None = None
         self.policy: EpsilonGreedy | None = None
         self.buffer = ReplayBuffer(buffer_size, seed=seed)
-        self._recent: list[float] = []
-        self.last_returns = torch.zeros(0)
 
     def setup(self, stage: str) -> None:
         if self.collector is not None:
             return
         hp = self.hparams
-        rank_seed = hp.seed + 1000 * self.global_rank
-        env = make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
+        rank_seed = self.rank_seed
         self.policy = EpsilonGreedy(
             self._action_space,
             eps_start=hp.eps_start,
@@ -117,28 +106,18 @@ class DQNModule(pl.LightningModule):
             generator=torch.Generator(device=self.device).manual_seed(rank_seed),
             actor=self.actor,
         )
-        self.collector = SyncCollector(env, self.policy, hp.train_frequency, seed=rank_seed, return_same_td=True)
+        self.collector = SyncCollector(
+            self.make_rank_env(), self.policy, hp.train_frequency, seed=rank_seed, return_same_td=True
+        )
         self.buffer = ReplayBuffer(hp.buffer_size, seed=rank_seed)
         torch.manual_seed(rank_seed)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            RolloutDataset(self.collector), batch_size=None, collate_fn=_identity, generator=torch.Generator()
-        )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.actor.parameters(), lr=self.hparams.lr, fused=True)
 
     def training_step(self, dataloader_iter: Iterator) -> None:
-        # the iterator (not a batch): no prefetch, every step is collected by the current policy
         hp = self.hparams
-        rollout, _, _ = next(dataloader_iter)
-        self.env_frames += self.collector.frames_per_rollout
-        returns, _ = finished_episodes(rollout)
-        self.last_returns = returns
-        self._recent = (self._recent + returns.tolist())[-20:]
-        self.episode_return.update(returns)
-        self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
+        rollout = self.next_rollout(dataloader_iter)
         self.buffer.extend(rollout.select(*REPLAY_KEYS))
         self.policy.step(self.collector.frames_per_rollout)
         log = partial(self.log, on_step=True, on_epoch=False, batch_size=hp.batch_size)
@@ -160,43 +139,22 @@ class DQNModule(pl.LightningModule):
                 for key, value in out.detach().items():
                     log(f"losses/{key}", value)
         if should_log(self.trainer):
-            log_episode_metrics(self, log)
-            log("charts/env_steps", float(self.env_frames), prog_bar=True)
+            self.log_common(log)
             log("charts/epsilon", self.policy.epsilon)
-        if hp.target_return is not None and len(self._recent) == 20 and sum(self._recent) / 20 >= hp.target_return:
-            self.trainer.should_stop = True
+        self.stop_at_target()
 
-    @property
-    def mean_recent_return(self) -> float:
-        """Mean return of this rank's last 20 finished episodes (NaN before the first)."""
-        return sum(self._recent) / len(self._recent) if self._recent else float("nan")
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rl4py"] = {
-            "collector": self.collector.state_dict() if self.collector is not None else None,
+    def extra_checkpoint_state(self) -> dict:
+        return {
             "buffer": self.buffer.state_dict() if self.hparams.checkpoint_buffer else None,
             "epsilon_steps": self.policy.steps if self.policy is not None else 0,
             "exploration_rng": self.policy.generator.get_state() if self.policy is not None else None,
-            "env_frames": self.env_frames,
             "updates": self.updates,
-            "recent_returns": list(self._recent),
-            "torch_rng": torch.get_rng_state(),
         }
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("rl4py")
-        if state is None:
-            raise KeyError("DQNModule: the checkpoint has no 'rl4py' entry; it was not written by DQNModule")
-        if self.collector is None:
-            self.setup("fit")
-        if state["collector"] is not None:
-            self.collector.load_state_dict(state["collector"])
+    def load_extra_checkpoint_state(self, state: dict) -> None:
         if state["buffer"] is not None:
             self.buffer.load_state_dict(state["buffer"])
         self.policy.steps = int(state["epsilon_steps"])
         if state["exploration_rng"] is not None:
             self.policy.generator.set_state(state["exploration_rng"])
-        self.env_frames = int(state["env_frames"])
         self.updates = int(state["updates"])
-        self._recent = list(state["recent_returns"])
-        torch.set_rng_state(state["torch_rng"])

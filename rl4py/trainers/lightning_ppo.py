@@ -6,21 +6,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
-import lightning.pytorch as pl
 import torch
-from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
-from torch.utils.data import DataLoader, IterableDataset
-from torchmetrics import MaxMetric, MeanMetric
 
 from rl4py import keys
-from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.factory import make_env
-from rl4py.losses.common import LossModule, total_loss
+from rl4py.losses.common import LossModule
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.actor_critic import make_actor_critic
 from rl4py.modules.actors import ProbabilisticActor
-from rl4py.trainers.updates import num_threads
+from rl4py.trainers.lightning_base import RolloutDataset, RolloutModule, should_log
+from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values.base import ValueEstimator
 from rl4py.values.gae import GAE
 
@@ -29,51 +26,7 @@ __all__ = ["PPOModule", "RolloutDataset"]
 LossFactory = Callable[[ProbabilisticActor, TensorDictModuleBase], LossModule]
 
 
-def _identity(item: TensorDictBase) -> TensorDictBase:
-    # the default conversion would treat a TensorDict as a dict of per-row entries
-    return item
-
-
-def should_log(trainer: pl.Trainer) -> bool:
-    """Whether Lightning writes logs at this training step (``log_every_n_steps``, or the last step).
-
-    ``self.log`` costs milliseconds per call on CPU; calling it only on the steps whose values
-    Lightning keeps removes that cost from the other steps.
-    """
-    connector = getattr(trainer, "_logger_connector", None)
-    return True if connector is None else bool(connector.should_update_logs)
-
-
-def log_episode_metrics(module: pl.LightningModule, log: Callable) -> None:
-    """Logs and resets the episode metrics; they cover every rank's episodes since the last log.
-
-    Every rank reaches this on the same steps, so the metrics' ``compute()`` (a collective under
-    DDP) is called in lockstep.
-    """
-    episode_return, max_return = module.episode_return.compute(), module.max_episode_return.compute()
-    module.episode_return.reset()
-    module.max_episode_return.reset()
-    if torch.isfinite(max_return):  # some rank finished an episode
-        log("charts/episodic_return", episode_return, prog_bar=True)
-        log("charts/max_episodic_return", max_return)
-
-
-class RolloutDataset(IterableDataset):
-    """Feeds a collector to Lightning: each item is one rollout ``TensorDict[B, T]``.
-
-    Use with ``DataLoader(dataset, batch_size=None)`` and no worker processes: the collector
-    runs the live policy in the training process.
-    """
-
-    def __init__(self, collector: SyncCollector) -> None:
-        self.collector = collector
-
-    def __iter__(self) -> Iterator[TensorDictBase]:
-        while True:
-            yield self.collector.rollout()
-
-
-class PPOModule(pl.LightningModule):
+class PPOModule(RolloutModule):
     """PPO trained by the Lightning ``Trainer`` (CPU or GPUs, one or many processes with DDP).
 
     Every component is a constructor argument, so ``LightningCLI`` (``rl4py fit``) swaps it from
@@ -128,7 +81,6 @@ class PPOModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["loss", "value_estimator"])
-        self.automatic_optimization = False
         if epochs < 1 or num_minibatches < 1:
             raise ValueError(f"PPOModule: epochs and num_minibatches must be >= 1, got {epochs}, {num_minibatches}")
         if (num_envs * rollout_length) % num_minibatches:
@@ -150,12 +102,6 @@ class PPOModule(pl.LightningModule):
         self.value_estimator.value_network = self.critic
         if hasattr(self.value_estimator, "actor") and self.value_estimator.actor is None:
             self.value_estimator.actor = self.actor
-        self.episode_return = MeanMetric(nan_strategy="ignore")
-        self.max_episode_return = MaxMetric()
-        self.env_frames = 0
-        self.collector: SyncCollector | None = None
-        self._recent: list[float] = []
-        self.last_returns = torch.zeros(0)
         self._shuffle = torch.Generator()
 
     # ------------------------------------------------------------------ data
@@ -163,88 +109,43 @@ class PPOModule(pl.LightningModule):
         if self.collector is not None:
             return
         hp = self.hparams
-        rank_seed = hp.seed + 1000 * self.global_rank
-        env = make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
-        self.collector = SyncCollector(env, self.actor, hp.rollout_length, seed=rank_seed, return_same_td=True)
-        self._shuffle.manual_seed(rank_seed)
-        torch.manual_seed(rank_seed)  # this rank's action sampling
-
-    def train_dataloader(self) -> DataLoader:
-        # its own generator: creating the iterator must not draw from the global RNG (exact resume)
-        return DataLoader(
-            RolloutDataset(self.collector), batch_size=None, collate_fn=_identity, generator=torch.Generator()
+        self.collector = SyncCollector(
+            self.make_rank_env(), self.actor, hp.rollout_length, seed=self.rank_seed, return_same_td=True
         )
+        self._shuffle = torch.Generator(device=self.device).manual_seed(self.rank_seed)
+        torch.manual_seed(self.rank_seed)  # this rank's action sampling
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.loss.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
 
     # -------------------------------------------------------------- training
     def training_step(self, dataloader_iter: Iterator) -> None:
-        # taking the iterator (not a batch) stops Lightning from prefetching the next rollout
-        # before this update: every rollout is collected by the current policy
         hp = self.hparams
         start = time.perf_counter()
-        rollout, _, _ = next(dataloader_iter)
-        self.env_frames += self.collector.frames_per_rollout
-        returns, _ = finished_episodes(rollout)
-        self.last_returns = returns  # this rank's episodes of this step (for callbacks)
-        self._recent = (self._recent + returns.tolist())[-20:]
-        # every rank calls compute(): the metrics reduce over all ranks' episodes of this step
-        self.episode_return.update(returns)
-        self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
-        optimizer = self.optimizers()
-        params = [p for p in self.loss.parameters() if p.requires_grad]
-        outputs = []
+        rollout = self.next_rollout(dataloader_iter)
         with num_threads(hp.update_threads):
             self.value_estimator(rollout)
-            flat = rollout.reshape(-1)
-            n = flat.shape[0]
-            size = n // hp.num_minibatches
-            for _ in range(hp.epochs):
-                order = torch.randperm(n, generator=self._shuffle).to(flat.device) if hp.num_minibatches > 1 else None
-                for first in range(0, n, size):
-                    out = self.loss(flat if order is None else flat[order[first : first + size]])
-                    optimizer.zero_grad(set_to_none=True)
-                    self.manual_backward(total_loss(out))
-                    if hp.max_grad_norm is not None:
-                        torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
-                    optimizer.step()
-                    outputs.append(out.detach())
+            stats = minibatch_update(
+                self.loss,
+                self.optimizers(),
+                rollout,
+                epochs=hp.epochs,
+                num_minibatches=hp.num_minibatches,
+                max_grad_norm=hp.max_grad_norm,
+                generator=self._shuffle,
+                backward=self.manual_backward,  # under DDP: all-reduces every minibatch's gradients
+            )
         if should_log(self.trainer):
-            stats = torch.stack(outputs).mean(0)
             log = partial(self.log, on_step=True, on_epoch=False, batch_size=self.collector.frames_per_rollout)
             for key, value in stats.items():
                 log(f"losses/{key}", value)
-            log_episode_metrics(self, log)
-            log("charts/env_steps", float(self.env_frames), prog_bar=True)
+            self.log_common(log)
             log("charts/SPS", self.collector.frames_per_rollout / (time.perf_counter() - start), prog_bar=True)
-        if hp.target_return is not None and len(self._recent) == 20 and sum(self._recent) / 20 >= hp.target_return:
-            self.trainer.should_stop = True
-
-    @property
-    def mean_recent_return(self) -> float:
-        """Mean return of this rank's last 20 finished episodes (NaN before the first)."""
-        return sum(self._recent) / len(self._recent) if self._recent else float("nan")
+        self.stop_at_target()
 
     # ------------------------------------------------------------ checkpoint
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rl4py"] = {
-            "collector": self.collector.state_dict() if self.collector is not None else None,
-            "env_frames": self.env_frames,
-            "recent_returns": list(self._recent),
-            "torch_rng": torch.get_rng_state(),
-            "shuffle_rng": self._shuffle.get_state(),
-        }
+    def extra_checkpoint_state(self) -> dict:
+        return {"shuffle_rng": self._shuffle.get_state()}
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("rl4py")
-        if state is None:
-            raise KeyError("PPOModule: the checkpoint has no 'rl4py' entry; it was not written by PPOModule")
-        if self.collector is None:
-            self.setup("fit")
-        if state["collector"] is not None:
-            self.collector.load_state_dict(state["collector"])
-        self.env_frames = int(state["env_frames"])
-        self._recent = list(state["recent_returns"])
-        torch.set_rng_state(state["torch_rng"])
+    def load_extra_checkpoint_state(self, state: dict) -> None:
         self._shuffle.set_state(state["shuffle_rng"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -44,6 +44,7 @@ def minibatch_update(
     generator: torch.Generator | None = None,
     keep_time: bool = False,
     chunk_length: int | None = None,
+    backward: Callable[[torch.Tensor], None] | None = None,
 ) -> TensorDictBase:
     """Runs ``epochs`` passes over ``rollout`` in shuffled minibatches, one optimizer step each.
 
@@ -74,6 +75,8 @@ def minibatch_update(
         keep_time: keep the time dim (the last batch dim) and cut minibatches of whole sequences.
         chunk_length: with ``keep_time``, cut each sub-env's ``T`` steps into chunks of this length
             (it must divide ``T``); ``None`` keeps whole rows.
+        backward: runs the backward pass of each minibatch's total loss (a LightningModule passes
+            ``self.manual_backward``); ``None`` calls ``loss.backward()``.
 
     Returns:
         The loss outputs (``loss_*`` terms and diagnostics) averaged over every minibatch.
@@ -105,7 +108,11 @@ def minibatch_update(
         for start in range(0, n, size):
             out = loss_module(flat if order is None else flat[order[start : start + size]])
             optimizer.zero_grad(set_to_none=True)
-            total_loss(out).backward()
+            loss = total_loss(out)
+            if backward is None:
+                loss.backward()
+            else:
+                backward(loss)
             if max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()

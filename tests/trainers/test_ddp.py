@@ -13,17 +13,30 @@ import torch
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
-SCRIPT = Path(__file__).with_name("ddp_ppo_script.py")
+SCRIPT = Path(__file__).with_name("ddp_script.py")
+
+
+def _run(tmp_path: Path, algorithm: str) -> tuple[dict, dict]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), algorithm], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    return r0, r1
+
+
+def test_ddp_impala_two_processes_keep_learner_and_behaviour_in_sync(tmp_path):
+    r0, r1 = _run(tmp_path, "impala")
+    assert not torch.equal(r0["first_obs"], r1["first_obs"])
+    # learner, critic and the lagging behaviour actor are the same on both ranks
+    assert any(name.startswith("behaviour.") for name in r0["state_dict"])
+    for (name, a), b in zip(r0["state_dict"].items(), r1["state_dict"].values()):
+        assert torch.equal(a, b), f"{name} differs across ranks"
 
 
 def test_ddp_ppo_two_processes(tmp_path):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
-    r1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
+    r0, r1 = _run(tmp_path, "ppo")
     assert r0["world_size"] == r1["world_size"] == 2
     # each rank stepped its own envs, seeded by rank
     assert not torch.equal(r0["first_obs"], r1["first_obs"])

@@ -1,6 +1,6 @@
-"""Run by tests/trainers/test_ddp.py: 2-process DDP PPO on CPU (gloo); each rank dumps what it saw.
+"""Run by tests/trainers/test_ddp.py: a 2-process DDP run on CPU (gloo); each rank dumps what it saw.
 
-Usage: python tests/trainers/ddp_ppo_script.py OUT_DIR
+Usage: python tests/trainers/ddp_script.py OUT_DIR {ppo,impala}
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from rl4py.trainers.lightning_impala import ImpalaModule
 from rl4py.trainers.lightning_ppo import PPOModule
 
 warnings.filterwarnings("ignore")
@@ -31,10 +32,16 @@ class Dump(pl.Callback):
         self.logged.append(None if value is None or not module.last_returns.numel() else float(value))
 
 
-def main(out: Path) -> None:
+MODELS = {
+    "ppo": lambda: PPOModule(num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3),
+    "impala": lambda: ImpalaModule(num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2, upgo=True),
+}
+
+
+def main(out: Path, algorithm: str) -> None:
     torch.set_num_threads(1)
     dump = Dump()
-    model = PPOModule(num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3)
+    model = MODELS[algorithm]()
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,
@@ -63,4 +70,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])
