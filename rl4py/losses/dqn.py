@@ -39,7 +39,9 @@ class DQNLoss(LossModule):
     ``"action"`` ``[*B]`` (integer), ``("next", "reward")`` ``[*B, 1]`` and
     ``("next", "terminated")`` ``[*B, 1]``. The networks are TensorDict modules writing
     ``"action_value"`` ``[*B, n_actions]`` (a :class:`rl4py.modules.QValueActor`, or a
-    ``TensorDictModule(net, in_keys=["observation"], out_keys=["action_value"])``).
+    ``TensorDictModule(net, in_keys=["observation"], out_keys=["action_value"])``). With
+    ``action_mask_key``, the bool mask under ``"next"`` (true = allowed) restricts the ``argmax``
+    at ``s'`` to the actions allowed there.
 
     The target network is a submodule, so it moves with ``.to()`` and is saved in
     ``state_dict()``; its parameters have ``requires_grad=False``. Optimize
@@ -54,6 +56,7 @@ class DQNLoss(LossModule):
         loss_function: ``"l2"`` (squared error, the rl4burn book's) or ``"huber"`` (SB3's).
         double_dqn: pick the next action with the online network and evaluate it with the target.
         delta: Huber threshold.
+        action_mask_key: the action-mask entry, read under ``"next"`` (``None``: no mask).
         action_key, action_value_key, reward_key, terminated_key: key overrides (``reward_key``
             and ``terminated_key`` are read under ``"next"``).
 
@@ -78,6 +81,7 @@ class DQNLoss(LossModule):
         action_value_key: NestedKey = keys.ACTION_VALUE,
         reward_key: str = keys.REWARD,
         terminated_key: str = keys.TERMINATED,
+        action_mask_key: NestedKey | None = None,
     ) -> None:
         super().__init__()
         if not hasattr(value_network, "in_keys"):
@@ -111,6 +115,7 @@ class DQNLoss(LossModule):
         self.terminated_key = keys.next_key(terminated_key)
         self.in_keys = list(value_network.in_keys)
         self.next_in_keys = [keys.next_key(key) for key in self.in_keys]
+        self.next_action_mask_key = keys.next_key(action_mask_key) if action_mask_key is not None else None
 
     def _action_value(self, network: TensorDictModuleBase, td: TensorDictBase) -> torch.Tensor:
         # a QValueActor exposes the Q-values without the argmax it would also write
@@ -135,6 +140,9 @@ class DQNLoss(LossModule):
         action = self._require(td, self.action_key, "the collector (the policy's action)")
         reward = self._require(td, self.reward_key, _COLLECTOR)
         terminated = self._require(td, self.terminated_key, _COLLECTOR)
+        next_mask = None
+        if self.next_action_mask_key is not None:
+            next_mask = self._require(td, self.next_action_mask_key, _COLLECTOR)
 
         root, nxt = self._td(obs, td), self._td(next_obs, td)
         action_value = self._action_value(self.value_network, root)
@@ -142,7 +150,7 @@ class DQNLoss(LossModule):
         with torch.no_grad():
             next_target = self._action_value(self.target_network, nxt)
             next_online = self._action_value(self.value_network, nxt) if self.double_dqn else None
-            target = F.dqn_target(reward, terminated, next_target, self.gamma, next_online)
+            target = F.dqn_target(reward, terminated, next_target, self.gamma, next_online, next_mask)
         loss = F.td_regression_loss(q, target, self.loss_function, self.delta).mean()
         with torch.no_grad():
             q_mean = q.mean()

@@ -89,6 +89,7 @@ def dqn_target(
     next_action_value: torch.Tensor,
     gamma: float,
     next_action_value_online: torch.Tensor | None = None,
+    next_action_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The one-step Q-learning target ``y = r + gamma * (1 - terminated) * Q_target(s', a*)``.
 
@@ -104,10 +105,24 @@ def dqn_target(
         gamma: discount.
         next_action_value_online: ``[*B, n_actions]``, the online network at ``s'`` (double DQN),
             or ``None``.
+        next_action_mask: ``[*B, n_actions]`` bool, the actions allowed at ``s'`` (true = allowed):
+            ``a*`` is picked among them. A row with no allowed action (a terminal state) bootstraps 0.
 
     Returns:
         ``[*B, 1]``.
     """
+    if next_action_mask is not None:
+        if next_action_mask.shape != next_action_value.shape or next_action_mask.dtype != torch.bool:
+            raise ValueError(
+                f"dqn_target: next_action_mask must be a bool tensor of shape {tuple(next_action_value.shape)}, "
+                f"got {next_action_mask.dtype} {tuple(next_action_mask.shape)}"
+            )
+        any_allowed = next_action_mask.any(-1, keepdim=True)
+        # rows with nothing allowed keep their values here (no -inf) and are zeroed below
+        allowed = next_action_mask | ~any_allowed
+        next_action_value = next_action_value.masked_fill(~allowed, float("-inf"))
+        if next_action_value_online is not None:
+            next_action_value_online = next_action_value_online.masked_fill(~allowed, float("-inf"))
     if next_action_value_online is None:
         next_value = next_action_value.max(-1, keepdim=True).values
     else:
@@ -123,6 +138,8 @@ def dqn_target(
             f"dqn_target: reward {tuple(reward.shape)} and terminated {tuple(terminated.shape)} must have the "
             f"shape [*B, 1] = {tuple(next_value.shape)} of the next action values"
         )
+    if next_action_mask is not None:
+        next_value = next_value.masked_fill(~any_allowed, 0.0)
     not_terminated = ~terminated if terminated.dtype == torch.bool else 1.0 - terminated
     return reward + gamma * not_terminated * next_value
 

@@ -269,6 +269,7 @@ def make_q_network(
     n_actions: int,
     num_cells: Sequence[int] = (64, 64),
     activation: str | type[nn.Module] = "relu",
+    action_mask_key: NestedKey | None = None,
 ) -> QValueActor:
     """A :class:`QValueActor` over an :class:`~rl4py.modules.MLP` (the DQN network).
 
@@ -282,6 +283,7 @@ def make_q_network(
         num_cells: hidden sizes.
         activation: ``"relu"`` (the rl4burn book's ``QNet``), ``"tanh"``
             (:class:`~rl4py.modules.Tanh`) or an activation class.
+        action_mask_key: act greedily among the actions this bool entry allows (``None``: all).
 
     Returns:
         The Q-network as a greedy policy.
@@ -298,4 +300,7 @@ def make_q_network(
                 f"got {activation!r}"
             )
         activation = _ACTIVATIONS[activation]
-    return QValueActor(MLP(observation_size, n_actions, tuple(num_cells), activation, output_gain=1.0))
+    return QValueActor(
+        MLP(observation_size, n_actions, tuple(num_cells), activation, output_gain=1.0),
+        action_mask_key=action_mask_key,
+    )

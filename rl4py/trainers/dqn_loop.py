@@ -35,6 +35,56 @@ REPLAY_KEYS = (
     (keys.NEXT, keys.TERMINATED),
     (keys.NEXT, keys.DONE),
 )
+#: stored as well when the env has action masks (the greedy target picks among allowed actions)
+MASK_REPLAY_KEYS = (keys.ACTION_MASK, (keys.NEXT, keys.ACTION_MASK))
+
+
+def replay_keys(env: EnvBase) -> tuple:
+    """The entries of ``env``'s rollouts the replay buffer keeps."""
+    return REPLAY_KEYS + (MASK_REPLAY_KEYS if keys.ACTION_MASK in env.observation_keys else ())
+
+
+def make_dqn_components(
+    env: EnvBase,
+    num_cells: tuple[int, ...],
+    activation: str,
+    *,
+    gamma: float,
+    loss_function: str,
+    double_dqn: bool,
+    eps_start: float,
+    eps_end: float,
+    exploration_frames: int,
+    seed: int,
+) -> tuple[QValueActor, DQNLoss, EpsilonGreedy]:
+    """The Q-network, its loss and the epsilon-greedy policy for ``env``, on its device.
+
+    An env with an ``"action_mask"`` observation gets masked greedy actions, masked exploration
+    and a target whose ``argmax`` runs over the actions allowed at ``s'``.
+
+    Raises:
+        TypeError: the action space is not ``Discrete`` from 0 or the observation is not a flat ``Box``.
+    """
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(act_space, gym.spaces.Discrete) or int(act_space.start) != 0:
+        raise TypeError(f"DQN: needs a Discrete action space starting at 0, got {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise TypeError(f"DQN: needs a flat Box observation space, got {obs_space}")
+    mask_key = keys.ACTION_MASK if keys.ACTION_MASK in env.observation_keys else None
+    actor = make_q_network(obs_space.shape[0], int(act_space.n), num_cells, activation, mask_key).to(env.device)
+    loss = DQNLoss(actor, gamma=gamma, loss_function=loss_function, double_dqn=double_dqn, action_mask_key=mask_key).to(
+        env.device
+    )
+    policy = EpsilonGreedy(
+        act_space,
+        eps_start=eps_start,
+        eps_end=eps_end,
+        annealing_steps=exploration_frames,
+        generator=torch.Generator(device=env.device).manual_seed(seed),
+        actor=actor,
+        action_mask_key=mask_key,
+    )
+    return actor, loss, policy
 
 
 @dataclass
@@ -169,11 +219,6 @@ def train_dqn(
     """
     config = config or DQNConfig()
     config.check()
-    obs_space, act_space = env.single_observation_space, env.single_action_space
-    if not isinstance(act_space, gym.spaces.Discrete) or int(act_space.start) != 0:
-        raise TypeError(f"train_dqn: needs a Discrete action space starting at 0, got {act_space}")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise TypeError(f"train_dqn: needs a flat Box observation space, got {obs_space}")
     if env.num_envs * config.train_frequency > config.buffer_size:
         raise ValueError(
             f"train_dqn: one rollout of env.num_envs * train_frequency = {env.num_envs * config.train_frequency} "
@@ -181,21 +226,21 @@ def train_dqn(
         )
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    actor = make_q_network(obs_space.shape[0], int(act_space.n), config.num_cells, config.activation)
-    actor = actor.to(env.device)
-    loss = DQNLoss(actor, gamma=config.gamma, loss_function=config.loss_function, double_dqn=config.double_dqn).to(
-        env.device
+    actor, loss, policy = make_dqn_components(
+        env,
+        config.num_cells,
+        config.activation,
+        gamma=config.gamma,
+        loss_function=config.loss_function,
+        double_dqn=config.double_dqn,
+        eps_start=config.eps_start,
+        eps_end=config.eps_end,
+        exploration_frames=config.exploration_frames,
+        seed=config.seed,
     )
     params = list(actor.parameters())
     optimizer = torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, fused=True)
-    policy = EpsilonGreedy(
-        act_space,
-        eps_start=config.eps_start,
-        eps_end=config.eps_end,
-        annealing_steps=config.exploration_frames,
-        generator=torch.Generator(device=env.device).manual_seed(config.seed),
-        actor=actor,
-    )
+    stored = replay_keys(env)
     collector = SyncCollector(
         env, policy, config.train_frequency, total_frames=config.total_frames, seed=config.seed, return_same_td=True
     )
@@ -213,7 +258,7 @@ def train_dqn(
         if config.target_return is not None and len(recent) == config.window and mean_return >= config.target_return:
             solved = True
             break
-        buffer.extend(rollout.select(*REPLAY_KEYS))
+        buffer.extend(rollout.select(*stored))
         policy.step(collector.frames_per_rollout)
         if collector.frames >= config.learning_starts:
             with num_threads(config.update_threads):

@@ -11,10 +11,9 @@ from rl4py.collectors.sync import SyncCollector
 from rl4py.data import ReplayBuffer
 from rl4py.envs.factory import make_env
 from rl4py.losses.common import total_loss
-from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
-from rl4py.modules.qvalue import EpsilonGreedy, make_q_network
-from rl4py.trainers.dqn_loop import REPLAY_KEYS
+from rl4py.modules.qvalue import EpsilonGreedy
+from rl4py.trainers.dqn_loop import make_dqn_components, replay_keys
 from rl4py.trainers.lightning_base import RolloutModule, should_log
 from rl4py.trainers.updates import num_threads
 
@@ -80,14 +79,21 @@ class DQNModule(RolloutModule):
         self.save_hyperparameters()
         torch.manual_seed(seed)
         probe = make_env(env, num_envs=1, **(env_kwargs or {}))
-        n_actions = getattr(probe.single_action_space, "n", None)
-        if n_actions is None:
-            raise TypeError(f"DQNModule: needs a Discrete action space, got {probe.single_action_space}")
-        self.actor = make_q_network(
-            probe.single_observation_space.shape[0], int(n_actions), tuple(num_cells), activation
+        # the exploration policy built here is replaced in setup() by one seeded for the rank
+        self.actor, self.loss, _ = make_dqn_components(
+            probe,
+            tuple(num_cells),
+            activation,
+            gamma=gamma,
+            loss_function=loss_function,
+            double_dqn=double_dqn,
+            eps_start=eps_start,
+            eps_end=eps_end,
+            exploration_frames=exploration_frames,
+            seed=seed,
         )
-        self.loss = DQNLoss(self.actor, gamma=gamma, loss_function=loss_function, double_dqn=double_dqn)
         self._action_space = probe.single_action_space
+        self._replay_keys = replay_keys(probe)
         probe.close()
         self.updates = 0
         self.policy: EpsilonGreedy | None = None
@@ -105,6 +111,7 @@ class DQNModule(RolloutModule):
             annealing_steps=hp.exploration_frames,
             generator=torch.Generator(device=self.device).manual_seed(rank_seed),
             actor=self.actor,
+            action_mask_key=self.actor.action_mask_key,
         )
         self.collector = SyncCollector(
             self.make_rank_env(), self.policy, hp.train_frequency, seed=rank_seed, return_same_td=True
@@ -118,7 +125,7 @@ class DQNModule(RolloutModule):
     def training_step(self, dataloader_iter: Iterator) -> None:
         hp = self.hparams
         rollout = self.next_rollout(dataloader_iter)
-        self.buffer.extend(rollout.select(*REPLAY_KEYS))
+        self.buffer.extend(rollout.select(*self._replay_keys))
         self.policy.step(self.collector.frames_per_rollout)
         log = partial(self.log, on_step=True, on_epoch=False, batch_size=hp.batch_size)
         if self.env_frames >= hp.learning_starts:

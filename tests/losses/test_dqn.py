@@ -242,3 +242,42 @@ def test_bad_arguments_are_rejected():
     batch["next", "reward"] = torch.zeros(4)
     with pytest.raises(ValueError, match=r"reward \(4,\)"):
         loss(batch)
+
+
+def test_next_action_mask_restricts_the_target_argmax():
+    # the mask forbids each next state's best target action in samples 0-2; sample 3 is terminal
+    mask = torch.tensor([[True, False], [True, False], [True, False], [False, False]])
+    for double in (False, True):
+        online, target = _networks(ONLINE, TARGET)
+        td = _batch()
+        td["next", "action_mask"] = mask
+        loss = DQNLoss(online, target, gamma=0.9, double_dqn=double, action_mask_key="action_mask")
+        out = loss(td)
+        # only action 0 is allowed at s' = [1, 2, 3]: target values [2.0, 1.5, 5.0]; sample 3 bootstraps 0
+        expected = torch.tensor([[1.0 + 0.9 * 2.0], [0.5 + 0.9 * 1.5], [-1.0 + 0.9 * 5.0], [2.0]])
+        assert out["target_value"].item() == pytest.approx(expected.mean().item())
+        assert torch.isfinite(out["loss_qvalue"])
+    # without the key the mask is not read: the unmasked targets
+    online, target = _networks(ONLINE, TARGET)
+    td = _batch()
+    td["next", "action_mask"] = mask
+    unmasked = DQNLoss(online, target, gamma=0.9)(td)["target_value"]
+    assert unmasked.item() == pytest.approx(_hand_targets(0.9, double=False).mean().item())
+
+
+def test_dqn_target_rejects_a_bad_mask_and_zeroes_rows_with_nothing_allowed():
+    values = torch.tensor([[1.0, 5.0, 3.0], [2.0, 0.0, 1.0]])
+    reward, terminated = torch.zeros(2, 1), torch.tensor([[False], [False]])
+    mask = torch.tensor([[True, False, True], [False, False, False]])
+    target = F.dqn_target(reward, terminated, values, 1.0, next_action_mask=mask)
+    assert target.tolist() == [[3.0], [0.0]]
+    with pytest.raises(ValueError, match="next_action_mask must be a bool tensor of shape"):
+        F.dqn_target(reward, terminated, values, 1.0, next_action_mask=mask.float())
+    with pytest.raises(ValueError, match="next_action_mask"):
+        F.dqn_target(reward, terminated, values, 1.0, next_action_mask=mask[:, :2])
+
+
+def test_missing_next_action_mask_raises_key_error():
+    online, target = _networks(ONLINE, TARGET)
+    with pytest.raises(KeyError, match="action_mask"):
+        DQNLoss(online, target, action_mask_key="action_mask")(_batch())

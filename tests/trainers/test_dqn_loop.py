@@ -151,3 +151,30 @@ def test_dqn_solves_native_cartpole(seed):
             alive &= ~td["next", "done"].squeeze(-1)
             td = root
     assert total.mean() >= 475.0, f"greedy returns {total.tolist()}"
+
+
+def test_masked_dqn_learns_the_corridor():
+    from rl4py import GridWorld
+    from rl4py.envs.gridworld import CORRIDOR_LAYOUT
+    from rl4py.trainers import evaluate_policy
+
+    # validate=True: an action the mask forbids would raise, in exploration or in the greedy policy
+    env = GridWorld(8, layout=CORRIDOR_LAYOUT, max_episode_steps=40, validate=True)
+    config = DQNConfig(
+        seed=0,
+        total_frames=40_000,
+        learning_starts=500,
+        exploration_frames=15_000,
+        lr=1e-3,
+        buffer_size=20_000,
+        batch_size=64,
+        train_frequency=4,
+        gradient_steps=2,
+        tau=0.01,
+    )
+    result = train_dqn(env, config)
+    assert result.actor.action_mask_key == "action_mask" and result.loss.next_action_mask_key == ("next", "action_mask")
+    evaluation = GridWorld(64, layout=CORRIDOR_LAYOUT, max_episode_steps=40, validate=True)
+    score = evaluate_policy(evaluation, result.actor, max_steps=40, seed=7).mean().item()
+    optimal = GridWorld(1, layout=CORRIDOR_LAYOUT, max_episode_steps=40).optimal_return()
+    assert score >= optimal - 0.02, f"greedy return {score:.3f}, optimal {optimal:.3f}"

@@ -51,3 +51,17 @@ def test_resume_continues_bitwise(tmp_path):
     torch.testing.assert_close(
         resumed.buffer.sample(8).get("observation"), straight.buffer.sample(8).get("observation")
     )
+
+
+def test_masked_env_stores_masks_and_never_picks_a_forbidden_action():
+    from rl4py.envs.gridworld import CORRIDOR_LAYOUT
+
+    model = DQNModule(
+        env="GridWorld",
+        env_kwargs={"layout": list(CORRIDOR_LAYOUT), "max_episode_steps": 40, "validate": True},
+        **SMALL,
+    )
+    _trainer(10).fit(model)  # a forbidden action would raise inside the validating env
+    assert model.loss.next_action_mask_key == ("next", "action_mask")
+    sample = model.buffer.sample(4)
+    assert sample.get(("next", "action_mask")).dtype == torch.bool
