@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl4py import keys
+from rl4py.collectors.recurrent_state import RecurrentState, is_recurrent
 from rl4py.envs.base import EnvBase, NestedKey
 from rl4py.envs.wrappers import EpisodeStats, find_wrapper
 
@@ -84,10 +85,8 @@ class SyncCollector:
         self._storage: TensorDict | None = None
         self._columns: dict[NestedKey, list[torch.Tensor]] = {}
         #: the policy carries a recurrent state (it has ``initial_state``)
-        self.recurrent = callable(getattr(policy, "initial_state", None))
-        self._initial_state: dict[NestedKey, torch.Tensor] = {}
-        self._state: dict[NestedKey, torch.Tensor] = {}
-        self._is_init: torch.Tensor | None = None
+        self.recurrent = is_recurrent(policy)
+        self._recurrent_state: RecurrentState | None = None
 
     @property
     def frames_per_rollout(self) -> int:
@@ -100,16 +99,7 @@ class SyncCollector:
             self._reset_recurrent_state()
 
     def _reset_recurrent_state(self) -> None:
-        initial = self.policy.initial_state(self.env.num_envs, self.env.device)
-        if tuple(initial.batch_size) != (self.env.num_envs,):
-            raise ValueError(
-                f"SyncCollector: policy.initial_state returned batch size {tuple(initial.batch_size)}, "
-                f"expected ({self.env.num_envs},)"
-            )
-        self._initial_state = dict(initial.items(include_nested=True, leaves_only=True))
-        # the state tensors are never written in place (each step makes new ones), so no copy
-        self._state = dict(self._initial_state)
-        self._is_init = torch.ones(self.env.num_envs, 1, dtype=torch.bool, device=self.env.device)
+        self._recurrent_state = RecurrentState(self.policy, self.env.num_envs, self.env.device, "SyncCollector")
 
     def _policy_td(self, root: dict[NestedKey, torch.Tensor]) -> TensorDict:
         td = TensorDict({}, batch_size=self.env.batch_size, device=self.env.device)
@@ -168,37 +158,19 @@ class SyncCollector:
 
     def _steps_recurrent(self) -> tuple[list[TensorDictBase], list[dict[NestedKey, torch.Tensor]]]:
         """:meth:`_steps` for a recurrent policy: feeds ``"is_init"`` and the state, carries the next state."""
-        env, policy = self.env, self.policy
-        initial = self._initial_state
-        # where an episode ended the next state is the initial one: masks [B, 1] viewed per state tensor
-        views = {key: (env.num_envs, *([1] * (value.dim() - 1))) for key, value in initial.items()}
-        next_keys = {key: keys.next_key(key) for key in initial}
+        env, policy, carried = self.env, self.policy, self._recurrent_state
         roots: list[TensorDictBase] = []
         nexts: list[dict[NestedKey, torch.Tensor]] = []
         with torch.inference_mode():
-            root, state, is_init = self._root, self._state, self._is_init
+            root = self._root
             for _ in range(self.rollout_length):
-                td = self._policy_td(root)
-                td.set(keys.IS_INIT, is_init)
-                for key, value in state.items():
-                    td.set(key, value)
-                td = policy(td)
+                td = policy(carried.feed(self._policy_td(root)))
                 out = env.step_tensors(td.get(keys.ACTION))
                 roots.append(td)
                 nexts.append(out.next)
-                is_init = out.next[keys.DONE]
-                new_state = {}
-                for key, value in initial.items():
-                    written = td.get(next_keys[key], None)
-                    if written is None:
-                        raise KeyError(
-                            f"SyncCollector: the recurrent policy did not write {next_keys[key]!r}, the next "
-                            f"value of its state entry {key!r} (from initial_state)"
-                        )
-                    new_state[key] = torch.where(is_init.view(views[key]), value, written)
-                state = new_state
+                carried.advance(td, out.next[keys.DONE])
                 root = out.root
-            self._root, self._state, self._is_init = root, state, is_init
+            self._root = root
         return roots, nexts
 
     def __iter__(self) -> Iterator[TensorDict]:
@@ -208,9 +180,8 @@ class SyncCollector:
     def state_dict(self) -> dict:
         """The env state, the current observation and the frame counter (and a recurrent policy's state)."""
         state = {"env": self.env.state_dict(), "root": self._root, "frames": self.frames}
-        if self.recurrent:
-            state["recurrent_state"] = dict(self._state)
-            state["is_init"] = self._is_init
+        if self._recurrent_state is not None:
+            state.update(self._recurrent_state.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -220,8 +191,7 @@ class SyncCollector:
         if self.recurrent:
             self._reset_recurrent_state()
             if "recurrent_state" in state:
-                self._state = dict(state["recurrent_state"])
-                self._is_init = state["is_init"]
+                self._recurrent_state.load_state_dict(state)
 
 
 def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

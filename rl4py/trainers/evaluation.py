@@ -7,6 +7,7 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import InteractionType, set_interaction_type
 
 from rl4py import keys
+from rl4py.collectors.recurrent_state import RecurrentState, is_recurrent
 from rl4py.envs.base import EnvBase
 
 __all__ = ["evaluate_policy"]
@@ -23,10 +24,12 @@ def evaluate_policy(
     """Runs one episode in every sub-env of ``env`` and returns the episode returns ``[B]``.
 
     The env is reset first; each sub-env's first episode counts (its later ones are ignored).
+    A recurrent policy (one with ``initial_state``, see :class:`~rl4py.collectors.SyncCollector`)
+    starts from its initial state and is fed ``"is_init"`` and its state at every step.
 
     Args:
         env: the batched env (it is reset and stepped).
-        policy: TensorDict module writing ``"action"``.
+        policy: TensorDict module writing ``"action"`` (and, if recurrent, its next state).
         max_steps: stop after this many steps even if some episodes are unfinished.
         deterministic: take the policy's mode (``InteractionType.DETERMINISTIC``) instead of sampling.
         seed: seed of the env reset.
@@ -40,13 +43,17 @@ def evaluate_policy(
     root: TensorDictBase = env.reset(seed=seed)
     total = torch.zeros(env.num_envs, device=env.device)
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    carried = RecurrentState(policy, env.num_envs, env.device, "evaluate_policy") if is_recurrent(policy) else None
     mode = InteractionType.DETERMINISTIC if deterministic else InteractionType.RANDOM
     with set_interaction_type(mode):
         for _ in range(max_steps):
-            td = policy(root)
+            td = policy(root if carried is None else carried.feed(root))
             out = env.step_tensors(td.get(keys.ACTION))
+            done = out.next[keys.DONE]
+            if carried is not None:
+                carried.advance(td, done)
             total += out.next[keys.REWARD].squeeze(-1) * running
-            running &= ~out.next[keys.DONE].squeeze(-1)
+            running &= ~done.squeeze(-1)
             if not bool(running.any()):
                 return total
             root = TensorDict(dict(out.root), batch_size=env.batch_size, device=env.device)
