@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Tanh", "fast_tanh"]
+__all__ = ["ACTIVATIONS", "Tanh", "activation_class", "fast_tanh"]
 
 # below this many elements torch.tanh is faster (fewer ops); above it the sigmoid form wins
 _SIGMOID_FORM_MIN_NUMEL = 8192
@@ -44,3 +44,22 @@ class Tanh(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return fast_tanh(x)
+
+
+#: activation names accepted by configs and builders (``"tanh"`` is the fast :class:`Tanh`)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": Tanh, "relu": nn.ReLU}
+
+
+def activation_class(activation: str | type[nn.Module], owner: str = "activation_class") -> type[nn.Module]:
+    """The module class for an activation name of :data:`ACTIVATIONS`, or ``activation`` itself if a class.
+
+    Raises:
+        ValueError: an unknown name (the message names ``owner`` and the accepted names).
+    """
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"{owner}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        return ACTIVATIONS[activation]
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation
+    raise TypeError(f"{owner}: activation must be a name or an nn.Module class, got {activation!r}")

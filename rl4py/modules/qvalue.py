@@ -13,7 +13,7 @@ from torch import nn
 
 from rl4py import keys
 from rl4py.keys import NestedKey
-from rl4py.modules.activations import Tanh
+from rl4py.modules.activations import activation_class
 from rl4py.modules.mlp import MLP
 
 __all__ = ["EpsilonGreedy", "QValueActor", "greedy_action", "linear_schedule", "make_q_network"]
@@ -261,9 +261,6 @@ class EpsilonGreedy(TensorDictModuleBase):
         )
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh}
-
-
 def make_q_network(
     observation_size: int,
     n_actions: int,
@@ -293,13 +290,7 @@ def make_q_network(
         >>> sum(p.numel() for p in q.parameters())
         4610
     """
-    if isinstance(activation, str):
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"make_q_network: activation must be one of {sorted(_ACTIVATIONS)} or a module class, "
-                f"got {activation!r}"
-            )
-        activation = _ACTIVATIONS[activation]
+    activation = activation_class(activation, "make_q_network")
     return QValueActor(
         MLP(observation_size, n_actions, tuple(num_cells), activation, output_gain=1.0),
         action_mask_key=action_mask_key,

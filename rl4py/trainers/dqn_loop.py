@@ -19,12 +19,12 @@ from rl4py.envs.base import EnvBase
 from rl4py.losses.common import total_loss
 from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
+from rl4py.modules.activations import activation_class
 from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, make_q_network
 from rl4py.trainers.updates import num_threads
 
 __all__ = ["DQNConfig", "DQNResult", "make_q_network", "train_dqn"]
 
-_ACTIVATIONS = ("relu", "tanh")
 
 #: the entries the replay buffer stores (what DQNLoss reads, plus "done")
 REPLAY_KEYS = (
@@ -165,8 +165,7 @@ class DQNConfig:
             )
         if not 0.0 <= self.tau <= 1.0:
             raise ValueError(f"DQNConfig: tau must be in [0, 1], got {self.tau}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"DQNConfig: activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        activation_class(self.activation, "DQNConfig")
 
 
 @dataclass

@@ -12,15 +12,13 @@ from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
-from rl4py.modules.activations import Tanh
+from rl4py.modules.activations import activation_class
 from rl4py.modules.actor_critic import make_actor_critic
 from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values import GAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
 __all__ = ["PPOConfig", "train_ppo"]
-
-_ACTIVATIONS = {"tanh": Tanh, "relu": torch.nn.ReLU}
 
 
 @dataclass
@@ -108,13 +106,12 @@ def train_ppo(
     config = config or PPOConfig()
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    if config.activation not in _ACTIVATIONS:
-        raise ValueError(f"train_ppo: activation must be one of {sorted(_ACTIVATIONS)}, got {config.activation!r}")
+    activation = activation_class(config.activation, "train_ppo")
     actor, critic = make_actor_critic(
         env.single_observation_space,
         env.single_action_space,
         config.num_cells,
-        _ACTIVATIONS[config.activation],
+        activation,
         masked=keys.ACTION_MASK in env.observation_keys,
         init_log_std=config.init_log_std,
     )

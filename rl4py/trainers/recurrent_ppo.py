@@ -26,8 +26,9 @@ from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
+from rl4py.modules.activations import activation_class
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
-from rl4py.trainers.ppo_loop import _ACTIVATIONS, PPOConfig, make_estimator
+from rl4py.trainers.ppo_loop import PPOConfig, make_estimator
 from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 
@@ -84,10 +85,7 @@ def train_recurrent_ppo(
     config = config or RecurrentPPOConfig()
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    if config.activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"train_recurrent_ppo: activation must be one of {sorted(_ACTIVATIONS)}, got {config.activation!r}"
-        )
+    activation = activation_class(config.activation, "train_recurrent_ppo")
     if config.chunk_length is not None and (config.chunk_length < 1 or config.rollout_length % config.chunk_length):
         raise ValueError(
             f"train_recurrent_ppo: chunk_length must be >= 1 and divide rollout_length {config.rollout_length}, "
@@ -102,7 +100,7 @@ def train_recurrent_ppo(
         n_blocks=config.n_blocks,
         encoder_cells=config.encoder_cells,
         head_cells=config.num_cells,
-        activation=_ACTIVATIONS[config.activation],
+        activation=activation,
         recurrent_critic=config.recurrent_critic,
         masked=keys.ACTION_MASK in env.observation_keys,
         init_log_std=config.init_log_std,
