@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,7 +12,7 @@ from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py import keys
-from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.collectors.sync import SyncCollector
 from rl4py.data import ReplayBuffer
 from rl4py.envs.base import EnvBase
 from rl4py.losses.common import total_loss
@@ -21,9 +20,10 @@ from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
 from rl4py.modules.activations import activation_class
 from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, make_q_network
+from rl4py.trainers.tracking import EpisodeTracker, TrainResult
 from rl4py.trainers.updates import num_threads
 
-__all__ = ["DQNConfig", "DQNResult", "make_q_network", "train_dqn"]
+__all__ = ["DQNConfig", "make_q_network", "train_dqn"]
 
 
 #: the entries the replay buffer stores (what DQNLoss reads, plus "done")
@@ -168,34 +168,12 @@ class DQNConfig:
         activation_class(self.activation, "DQNConfig")
 
 
-@dataclass
-class DQNResult:
-    """What :func:`train_dqn` measured."""
-
-    solved: bool
-    """``target_return`` was reached."""
-    frames: int
-    """Env steps collected."""
-    seconds: float
-    """Wall time from the start of :func:`train_dqn`."""
-    mean_return: float
-    """Mean return of the last ``window`` finished episodes (NaN if none finished)."""
-    updates: int
-    """Gradient steps taken."""
-    actor: QValueActor
-    """The online Q-network as a greedy policy."""
-    loss: DQNLoss
-    """The loss module (online and target networks)."""
-    history: list[dict] = field(default_factory=list)
-    """The dicts passed to ``progress``."""
-
-
 def train_dqn(
     env: EnvBase,
     config: DQNConfig | None = None,
     progress: Callable[[dict], None] | None = None,
     progress_every: int = 50,
-) -> DQNResult:
+) -> TrainResult:
     """Trains a DQN agent (an MLP Q-network) on ``env``.
 
     Each iteration: collect ``train_frequency`` steps per sub-env with the epsilon-greedy policy,
@@ -214,7 +192,8 @@ def train_dqn(
         progress_every: iterations between ``progress`` calls.
 
     Returns:
-        A :class:`DQNResult` (wall time counted from the start of this call).
+        A :class:`~rl4py.trainers.TrainResult` with modules ``actor`` (the online Q-network as a
+        greedy policy) and ``loss`` (online and target networks) and ``updates`` gradient steps.
     """
     config = config or DQNConfig()
     config.check()
@@ -244,18 +223,13 @@ def train_dqn(
         env, policy, config.train_frequency, total_frames=config.total_frames, seed=config.seed, return_same_td=True
     )
     buffer = ReplayBuffer(config.buffer_size, seed=config.seed)
-    recent: deque[float] = deque(maxlen=config.window)
+    tracker = EpisodeTracker(config.window, config.target_return)
     history: list[dict] = []
     last: TensorDictBase | None = None
-    solved = False
-    updates = 0
+    updates = iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
-        returns, _ = finished_episodes(rollout)
-        if returns.numel():
-            recent.extend(returns.tolist())
-        mean_return = sum(recent) / len(recent) if recent else float("nan")
-        if config.target_return is not None and len(recent) == config.window and mean_return >= config.target_return:
-            solved = True
+        tracker.update(rollout)
+        if tracker.solved:
             break
         buffer.extend(rollout.select(*stored))
         policy.step(collector.frames_per_rollout)
@@ -280,19 +254,18 @@ def train_dqn(
                 "steps_per_second": collector.frames / seconds,
                 "updates": updates,
                 "epsilon": policy.epsilon,
-                "mean_return": mean_return,
+                "mean_return": tracker.mean_return,
                 **({k: float(v) for k, v in last.detach().items()} if last is not None else {}),
             }
             history.append(line)
             progress(line)
-    seconds = time.perf_counter() - start
-    return DQNResult(
-        solved=solved,
+    return TrainResult(
+        solved=tracker.solved,
         frames=collector.frames,
-        seconds=seconds,
-        mean_return=sum(recent) / len(recent) if recent else float("nan"),
-        updates=updates,
-        actor=actor,
-        loss=loss,
+        seconds=time.perf_counter() - start,
+        mean_return=tracker.mean_return,
+        iterations=iteration,
+        modules={"actor": actor, "loss": loss},
         history=history,
+        updates=updates,
     )

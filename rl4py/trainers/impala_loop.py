@@ -121,6 +121,7 @@ def train_impala(
     snapshots: deque[dict] = deque([copy.deepcopy(actor.state_dict())], maxlen=config.policy_lag + 1)
     tracker = EpisodeTracker(config.window, config.target_return)
     history: list[dict] = []
+    updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
         tracker.update(rollout)
@@ -139,6 +140,7 @@ def train_impala(
                 max_grad_norm=config.max_grad_norm,
                 generator=shuffle,
             )
+            updates += config.epochs * config.num_minibatches
         snapshots.append(copy.deepcopy(actor.state_dict()))
         behaviour.load_state_dict(snapshots[0])
         if progress is not None and iteration % progress_every == 0:
@@ -158,6 +160,7 @@ def train_impala(
         seconds=time.perf_counter() - start,
         mean_return=tracker.mean_return,
         iterations=iteration,
+        updates=updates,
         modules={"actor": actor, "critic": critic, "behaviour": behaviour},
         history=history,
     )

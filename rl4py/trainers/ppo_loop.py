@@ -133,6 +133,7 @@ def train_ppo(
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
     history: list[dict] = []
+    updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
         tracker.update(rollout)
@@ -153,6 +154,7 @@ def train_ppo(
                 max_grad_norm=config.max_grad_norm,
                 generator=shuffle,
             )
+            updates += config.epochs * config.num_minibatches
         if progress is not None and iteration % progress_every == 0:
             seconds = time.perf_counter() - start
             line = {
@@ -170,6 +172,7 @@ def train_ppo(
         seconds=time.perf_counter() - start,
         mean_return=tracker.mean_return,
         iterations=iteration,
+        updates=updates,
         modules={"actor": actor, "critic": critic},
         history=history,
     )

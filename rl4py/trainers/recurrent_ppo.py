@@ -124,6 +124,7 @@ def train_recurrent_ppo(
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
     history: list[dict] = []
+    updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
         tracker.update(rollout)
@@ -146,6 +147,7 @@ def train_recurrent_ppo(
                 keep_time=True,
                 chunk_length=config.chunk_length,
             )
+            updates += config.epochs * config.num_minibatches
         if progress is not None and iteration % progress_every == 0:
             seconds = time.perf_counter() - start
             line = {
@@ -163,6 +165,7 @@ def train_recurrent_ppo(
         seconds=time.perf_counter() - start,
         mean_return=tracker.mean_return,
         iterations=iteration,
+        updates=updates,
         modules={"policy": policy, "actor": actor, "critic": critic},
         history=history,
     )

@@ -56,17 +56,39 @@ class TrainResult:
     """What a plain-loop trainer measured, and the trained networks."""
 
     solved: bool
+    """``target_return`` was reached."""
     frames: int
+    """Env steps collected."""
     seconds: float
+    """Wall time from the start of the trainer call."""
     mean_return: float
+    """Mean return of the last ``window`` finished episodes (NaN if none finished)."""
     iterations: int
+    """Rollouts collected."""
     modules: dict[str, torch.nn.Module]
+    """The trained modules by name (``"actor"``, ``"critic"``, ``"loss"``, ...; see each trainer)."""
     history: list[dict] = field(default_factory=list)
+    """The dicts passed to ``progress``."""
+    updates: int = 0
+    """Optimizer steps taken."""
+
+    def module(self, name: str) -> torch.nn.Module:
+        """``modules[name]``, with an error listing the names this result holds."""
+        if name not in self.modules:
+            raise KeyError(f"TrainResult: no module {name!r}; this trainer returned {sorted(self.modules)}")
+        return self.modules[name]
 
     @property
     def actor(self) -> torch.nn.Module:
-        return self.modules["actor"]
+        """The trained policy."""
+        return self.module("actor")
 
     @property
     def critic(self) -> torch.nn.Module:
-        return self.modules["critic"]
+        """The trained value network (actor-critic trainers)."""
+        return self.module("critic")
+
+    @property
+    def loss(self) -> torch.nn.Module:
+        """The loss module, where the trainer returns it (DQN: online and target networks)."""
+        return self.module("loss")

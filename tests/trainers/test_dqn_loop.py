@@ -178,3 +178,12 @@ def test_masked_dqn_learns_the_corridor():
     score = evaluate_policy(evaluation, result.actor, max_steps=40, seed=7).mean().item()
     optimal = GridWorld(1, layout=CORRIDOR_LAYOUT, max_episode_steps=40).optimal_return()
     assert score >= optimal - 0.02, f"greedy return {score:.3f}, optimal {optimal:.3f}"
+
+
+def test_result_names_its_modules_and_refuses_others():
+    result = train_dqn(CartPole(num_envs=2), DQNConfig(total_frames=8, learning_starts=4, num_envs=2, seed=0))
+    assert (
+        set(result.modules) == {"actor", "loss"} and result.iterations == 4 and result.updates == 3
+    )  # from frame 4 on
+    with pytest.raises(KeyError, match=r"no module 'critic'; this trainer returned \['actor', 'loss'\]"):
+        _ = result.critic

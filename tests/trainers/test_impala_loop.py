@@ -20,7 +20,7 @@ def test_behaviour_policy_lags_the_learner():
     config = ImpalaConfig(seed=0, policy_lag=2, total_frames=5 * 32 * 32)
     result = train_impala(CartPole(num_envs=32), config)
     actor, behaviour = result.modules["actor"], result.modules["behaviour"]
-    assert result.iterations == 5
+    assert result.iterations == 5 and result.updates == 5 * 4  # epochs 1 x 4 minibatches
     differs = [not torch.equal(a, b) for a, b in zip(actor.parameters(), behaviour.parameters())]
     assert any(differs), "the behaviour policy should be two updates behind the learner"
     # with no lag the behaviour policy is the learner
