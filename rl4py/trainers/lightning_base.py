@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from rl4py.collectors.sync import SyncCollector, finished_episodes
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
+from rl4py.envs.wrappers import ObservationNorm
 
 __all__ = ["RolloutDataset", "RolloutModule", "log_episode_metrics", "should_log"]
 
@@ -69,12 +70,12 @@ class RolloutDataset(IterableDataset):
 class RolloutModule(pl.LightningModule):
     """Base of the rl4py LightningModules (manual optimization, one collector per rank).
 
-    A subclass saves hyperparameters including ``env``, ``num_envs``, ``env_kwargs``, ``seed``
-    and ``target_return``, builds ``self.collector`` in :meth:`setup` (with :meth:`make_rank_env`
-    and :attr:`rank_seed`), calls :meth:`record_rollout` on each rollout and :meth:`log_common`
-    on logging steps, and adds its own resume state through :meth:`extra_checkpoint_state` /
-    :meth:`load_extra_checkpoint_state`. Each rank's env, sampling and shuffles are seeded
-    ``seed + 1000 * rank``.
+    A subclass saves hyperparameters including ``env``, ``num_envs``, ``env_kwargs``, ``seed``,
+    ``target_return`` (and optionally ``normalize_observations``); builds ``self.collector`` in
+    :meth:`setup` with :meth:`make_rank_env` and :attr:`rank_seed`; calls :meth:`next_rollout` in
+    ``training_step`` and :meth:`log_common` on logging steps; and adds its own resume state
+    through :meth:`extra_checkpoint_state` / :meth:`load_extra_checkpoint_state`. Each rank's env,
+    sampling and shuffles are seeded ``seed + 1000 * rank``.
     """
 
     def __init__(self) -> None:
@@ -94,9 +95,11 @@ class RolloutModule(pl.LightningModule):
         return int(self.hparams.seed) + 1000 * self.global_rank
 
     def make_rank_env(self) -> EnvBase:
-        """This rank's batched env, on the module's device."""
+        """This rank's batched env, on the module's device (in :class:`~rl4py.envs.ObservationNorm`
+        when the module has ``normalize_observations=True``; each rank keeps its own statistics)."""
         hp = self.hparams
-        return make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
+        env = make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
+        return ObservationNorm(env) if hp.get("normalize_observations", False) else env
 
     def train_dataloader(self) -> DataLoader:
         if self.collector is None:

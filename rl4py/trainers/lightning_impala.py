@@ -66,6 +66,8 @@ class ImpalaModule(RolloutModule):
         epochs: passes over each rollout (1 in IMPALA).
         num_minibatches: minibatches per pass.
         max_grad_norm: global gradient-norm clip (``None``: off).
+        normalize_observations: wrap each rank's env in :class:`~rl4py.envs.ObservationNorm`
+            (its running statistics are in the checkpoint).
         update_threads: torch threads during the update (``None``: unchanged).
         target_return: stop once the mean return of this rank's last 20 episodes reaches it.
         seed: base seed of the networks, the sampling and the envs (each rank adds ``1000 * rank``).
@@ -92,6 +94,7 @@ class ImpalaModule(RolloutModule):
         epochs: int = 1,
         num_minibatches: int = 4,
         max_grad_norm: float | None = 0.5,
+        normalize_observations: bool = False,
         update_threads: int | None = None,
         target_return: float | None = None,
         seed: int = 0,

@@ -26,6 +26,11 @@ __all__ = ["PPOModule", "RolloutDataset"]
 LossFactory = Callable[[ProbabilisticActor, TensorDictModuleBase], LossModule]
 
 
+def _linear_decay(rollouts_done: int, total: int) -> float:
+    """CleanRL's annealing factor ``1 - done / total`` (floored at 0)."""
+    return max(0.0, 1.0 - rollouts_done / total)
+
+
 class PPOModule(RolloutModule):
     """PPO trained by the Lightning ``Trainer`` (CPU or GPUs, one or many processes with DDP).
 
@@ -55,6 +60,10 @@ class PPOModule(RolloutModule):
         epochs: passes over each rollout.
         num_minibatches: minibatches per pass.
         max_grad_norm: global gradient-norm clip (``None``: off).
+        anneal_lr: decay the learning rate linearly to 0 over the Trainer's ``max_steps`` (CleanRL's
+            schedule, one step per rollout; the scheduler state is in the checkpoint).
+        normalize_observations: wrap each rank's env in :class:`~rl4py.envs.ObservationNorm`
+            (its running statistics are in the checkpoint).
         update_threads: torch threads during the update (``None``: unchanged).
         target_return: stop training once the mean return of the last 20 episodes (this rank's)
             reaches it; ``None`` trains until ``max_steps``.
@@ -75,6 +84,8 @@ class PPOModule(RolloutModule):
         epochs: int = 4,
         num_minibatches: int = 4,
         max_grad_norm: float | None = 0.5,
+        anneal_lr: bool = False,
+        normalize_observations: bool = False,
         update_threads: int | None = None,
         target_return: float | None = None,
         seed: int = 0,
@@ -115,8 +126,20 @@ class PPOModule(RolloutModule):
         self._shuffle = torch.Generator(device=self.device).manual_seed(self.rank_seed)
         torch.manual_seed(self.rank_seed)  # this rank's action sampling
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.loss.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        hp = self.hparams
+        optimizer = torch.optim.Adam(self.loss.parameters(), lr=hp.lr, eps=hp.adam_eps, fused=True)
+        if not hp.anneal_lr:
+            return optimizer
+        max_steps = self.trainer.max_steps
+        if max_steps is None or max_steps < 1:
+            raise ValueError(
+                f"PPOModule: anneal_lr=True decays the learning rate over the Trainer's max_steps; "
+                f"set max_steps >= 1 (got {max_steps})"
+            )
+        rollouts = max(1, max_steps // (hp.epochs * hp.num_minibatches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_linear_decay, total=rollouts))
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     # -------------------------------------------------------------- training
     def training_step(self, dataloader_iter: Iterator) -> None:
@@ -135,6 +158,8 @@ class PPOModule(RolloutModule):
                 generator=self._shuffle,
                 backward=self.manual_backward,  # under DDP: all-reduces every minibatch's gradients
             )
+        if hp.anneal_lr:
+            self.lr_schedulers().step()  # manual optimization: Lightning does not step it
         if should_log(self.trainer):
             log = partial(self.log, on_step=True, on_epoch=False, batch_size=self.collector.frames_per_rollout)
             for key, value in stats.items():

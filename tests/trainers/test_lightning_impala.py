@@ -108,3 +108,14 @@ def test_bad_settings_raise():
         ImpalaModule(num_envs=8, rollout_length=16, num_minibatches=3)
     with pytest.raises(TypeError, match="advantage_keys"):
         ImpalaModule(**SMALL, upgo=True, loss=PPOLoss)
+
+
+def test_normalize_observations_wraps_the_rank_env():
+    from rl4py.envs.wrappers import ObservationNorm, find_wrapper
+
+    model = ImpalaModule(**SMALL, normalize_observations=True)
+    _trainer(2).fit(model)
+    norm = find_wrapper(model.collector.env, ObservationNorm)
+    # one rollout: the reset batch, 16 steps of 8 envs, and the first observation of each new episode
+    assert norm is not None and float(norm.count) == 8 + 8 * 16 + model.last_returns.numel()
+    assert find_wrapper(ImpalaModule(**SMALL).make_rank_env(), ObservationNorm) is None

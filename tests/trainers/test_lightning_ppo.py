@@ -88,3 +88,48 @@ def test_value_estimator_gets_the_modules_networks():
 def test_bad_minibatch_split_raises():
     with pytest.raises(ValueError, match="num_minibatches=3"):
         PPOModule(num_envs=8, rollout_length=16, num_minibatches=3)
+
+
+def test_resume_with_lr_schedule_and_observation_norm_continues_bitwise(tmp_path):
+    settings = dict(SMALL, anneal_lr=True, normalize_observations=True)
+    straight = PPOModule(**settings)
+    _trainer(12).fit(straight)
+
+    class Interrupt(pl.Callback):  # the run is cut after 4 of its 12 steps (the schedule spans 12)
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = trainer.global_step >= 4
+
+    first = PPOModule(**settings)
+    trainer = _trainer(12, callbacks=[Interrupt()])
+    trainer.fit(first)
+    assert trainer.global_step == 4
+    # one rollout is 2 epochs x 2 minibatches = 4 optimizer steps: the schedule stepped once
+    path = tmp_path / "mid.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 1
+    assert "mean" in checkpoint["rl4py"]["collector"]["env"]["env"]  # EpisodeStats(ObservationNorm)
+
+    resumed = PPOModule(**settings, seed=5)
+    resumed_trainer = _trainer(12)
+    resumed_trainer.fit(resumed, ckpt_path=path)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resume"
+    norm_a, norm_b = straight.collector.env.env, resumed.collector.env.env  # EpisodeStats(ObservationNorm)
+    assert torch.equal(norm_a.mean, norm_b.mean) and torch.equal(norm_a.var, norm_b.var)
+
+
+def test_anneal_lr_decays_linearly_over_max_steps():
+    model = PPOModule(**SMALL, anneal_lr=True)
+    lrs = []
+
+    class RecordLR(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            lrs.append(module.optimizers().param_groups[0]["lr"])
+
+    _trainer(16, callbacks=[RecordLR()]).fit(model)  # 4 rollouts of 4 optimizer steps
+    assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])  # CleanRL: lr * (1 - (i - 1) / 4)
+    with pytest.raises(ValueError, match="anneal_lr=True .* max_steps >= 1"):
+        pl.Trainer(max_steps=-1, max_time="00:00:00:05", logger=False, enable_progress_bar=False).fit(
+            PPOModule(**SMALL, anneal_lr=True)
+        )
