@@ -102,6 +102,11 @@ class ActorCriticLoss(LossModule):
         objective = sum((advantage.detach() * log_prob).mean() for advantage in advantages)
         entropy = dist.entropy().mean()
         value = self.critic(td.select(*self.critic.in_keys)).get(self.value_key)
+        if value.shape != value_target.shape:
+            raise ValueError(
+                f"ActorCriticLoss: {self.value_target_key!r} has shape {tuple(value_target.shape)}, expected "
+                f"{tuple(value.shape)} (the critic's {self.value_key!r})"
+            )
         value_loss = 0.5 * (value - value_target.detach()).square().mean()
 
         out = {

@@ -7,6 +7,14 @@ import torch
 __all__ = ["clipped_surrogate", "clipped_value_loss", "explained_variance", "normalize_advantage"]
 
 
+def _same_shape(owner: str, **tensors: torch.Tensor) -> None:
+    """Raises ``ValueError`` unless every tensor has the first one's shape (no silent broadcasting)."""
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"{owner}: the inputs must have one shape, got {listed}")
+
+
 def normalize_advantage(advantage: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """``(A - mean(A)) / (std(A) + eps)`` over all elements (unbiased std, as CleanRL)."""
     if advantage.numel() < 2:
@@ -33,7 +41,11 @@ def clipped_surrogate(
 
     Returns:
         The objective, same shape as the inputs.
+
+    Raises:
+        ValueError: the shapes differ (``[N]`` against ``[N, 1]`` would broadcast to ``[N, N]``).
     """
+    _same_shape("clipped_surrogate", log_ratio=log_ratio, advantage=advantage)
     ratio = log_ratio.exp()
     objective = torch.min(ratio * advantage, ratio.clamp(1.0 - clip_epsilon, 1.0 + clip_epsilon) * advantage)
     if dual_clip is not None:
@@ -45,7 +57,8 @@ def clipped_value_loss(
     value: torch.Tensor, old_value: torch.Tensor, value_target: torch.Tensor, clip: float | None
 ) -> torch.Tensor:
     """``0.5 * max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)`` per sample (CleanRL);
-    without ``clip``, ``0.5 * (V - R)^2``."""
+    without ``clip``, ``0.5 * (V - R)^2``. The three tensors must have one shape."""
+    _same_shape("clipped_value_loss", value=value, old_value=old_value, value_target=value_target)
     unclipped = (value - value_target).square()
     if clip is None:
         return 0.5 * unclipped

@@ -104,9 +104,12 @@ class PPOLoss(LossModule):
 
     def forward(self, td: TensorDictBase) -> TensorDict:
         """Computes the loss terms on a minibatch ``td`` (any batch shape)."""
-        advantage = self._require(td, self.advantage_key, _ESTIMATOR)
-        value_target = self._require(td, self.value_target_key, _ESTIMATOR)
-        old_log_prob = self._require(td, self.log_prob_key, "the collector (the actor's log-prob at collection)")
+        # the estimator's and the collector's outputs are constants of the loss
+        advantage = self._require(td, self.advantage_key, _ESTIMATOR).detach()
+        value_target = self._require(td, self.value_target_key, _ESTIMATOR).detach()
+        old_log_prob = self._require(
+            td, self.log_prob_key, "the collector (the actor's log-prob at collection)"
+        ).detach()
         action = self._require(td, self.action_key, "the collector")
         if self.normalize_advantage:
             advantage = F.normalize_advantage(advantage)
@@ -124,7 +127,7 @@ class PPOLoss(LossModule):
 
         value = self.critic(td.select(*self.critic.in_keys)).get(self.value_key)
         old_value = (
-            self._require(td, self.value_key, _ESTIMATOR + " (old values, for value clipping)")
+            self._require(td, self.value_key, _ESTIMATOR + " (old values, for value clipping)").detach()
             if self.value_clip is not None
             else value
         )

@@ -48,11 +48,21 @@ class ValueEstimator(nn.Module, ABC):
         self.done_key = keys.next_key(done_key)
         self.terminated_key = keys.next_key(terminated_key)
 
-    def _get(self, td: TensorDictBase, key: NestedKey, writer: str) -> torch.Tensor:
+    def _get(self, td: TensorDictBase, key: NestedKey, writer: str, per_step: bool = True) -> torch.Tensor:
+        """The entry ``key`` of ``td``, detached (the estimator's outputs are constants for the losses).
+
+        With ``per_step`` the entry must be ``[*B, T, F]``: the rollout's batch size and one trailing
+        dim (``[B, T]`` without it would put the batch on the time axis of the recursions).
+        """
         value = td.get(key, None)
         if value is None:
             raise KeyError(f"{type(self).__name__}: the rollout has no {key!r}; it is written by {writer}")
-        return value
+        if per_step and (value.dim() != td.batch_dims + 1 or value.shape[: td.batch_dims] != td.batch_size):
+            raise ValueError(
+                f"{type(self).__name__}: {key!r} has shape {tuple(value.shape)}; expected "
+                f"{(*td.batch_size, 1)} (the rollout's batch size [*B, T] and a trailing dim)"
+            )
+        return value.detach()
 
     @torch.no_grad()
     def values(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

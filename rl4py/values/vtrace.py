@@ -100,7 +100,7 @@ class VTrace(ValueEstimator):
         """Returns ``log pi(a_t|s_t) - log mu(a_t|s_t)`` ``[*B, T, 1]`` (no gradient)."""
         behaviour = self._get(td, self.log_prob_key, "the behaviour policy during collection (ProbabilisticActor)")
         if self.actor is not None:
-            action = self._get(td, self.action_key, "the behaviour policy during collection")
+            action = self._get(td, self.action_key, "the behaviour policy during collection", per_step=False)
             target = self.actor.get_dist(td).log_prob(action)
             if target.shape == td.batch_size:  # one log-prob per step, without the trailing 1
                 target = target.unsqueeze(-1)

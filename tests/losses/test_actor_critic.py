@@ -93,3 +93,16 @@ def test_approx_kl_against_behaviour_policy():
         td["action_log_prob"] = actor.get_dist(td).log_prob(td["action"]).unsqueeze(-1)
     out = ActorCriticLoss(actor, critic)(td)
     assert out["approx_kl"].abs().item() < 1e-6
+
+
+def test_value_target_of_another_shape_is_an_error():
+    from tensordict import TensorDict
+
+    from rl4py import make_discrete_actor_critic
+
+    actor, critic = make_discrete_actor_critic(4, 2)
+    td = TensorDict({"observation": torch.randn(6, 4), "action": torch.randint(0, 2, (6,))}, batch_size=[6])
+    td["advantage"] = torch.randn(6, 1)
+    td["value_target"] = torch.randn(6)  # [6] against the critic's [6, 1]
+    with pytest.raises(ValueError, match="'value_target' has shape \\(6,\\), expected \\(6, 1\\)"):
+        ActorCriticLoss(actor, critic)(td)

@@ -211,3 +211,37 @@ def test_single_sample_minibatch_with_normalization_raises():
     actor, critic = make_discrete_actor_critic(4, 2)
     with pytest.raises(ValueError, match="at least 2 advantages"):
         PPOLoss(actor, critic)(_batch(n=1))
+
+
+def test_estimator_outputs_are_constants_of_the_loss():
+    # a rollout whose advantages and targets still carry the critic's graph (estimator run on values
+    # computed by hand): no gradient may flow from them into the critic
+    torch.manual_seed(0)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    loss = PPOLoss(actor, critic, critic_coeff=0.0, entropy_coeff=0.0)
+    td = TensorDict({"observation": torch.randn(8, 4), "action": torch.randint(0, 2, (8,))}, batch_size=[8])
+    with torch.no_grad():
+        td["action_log_prob"] = actor.get_dist(td).log_prob(td["action"]).unsqueeze(-1)
+    values = critic(td.clone())["state_value"]  # with graph
+    td["advantage"] = 1.0 - values
+    td["value_target"] = 1.0 + values
+    td["state_value"] = values
+    out = loss(td)
+    out["loss_objective"].backward()
+    assert all(p.grad is None for p in critic.parameters())
+
+
+@pytest.mark.parametrize("entry", ["advantage", "value_target", "state_value"])
+def test_shape_mismatch_is_an_error_not_a_broadcast(entry):
+    torch.manual_seed(0)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    obs = torch.randn(8, 4)
+    td = TensorDict({"observation": obs, "action": torch.randint(0, 2, (8,))}, batch_size=[8])
+    with torch.no_grad():
+        td["action_log_prob"] = actor.get_dist(td).log_prob(td["action"]).unsqueeze(-1)
+        td["state_value"] = critic(td.clone())["state_value"]
+    td["advantage"] = torch.randn(8, 1)
+    td["value_target"] = torch.randn(8, 1)
+    td[entry] = td[entry].squeeze(-1)  # [8] instead of [8, 1]
+    with pytest.raises(ValueError, match="one shape"):
+        PPOLoss(actor, critic)(td)

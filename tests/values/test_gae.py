@@ -226,3 +226,19 @@ def test_infinite_horizon_value_needs_truncation_bootstrap():
     # treating the time limit as termination converges to a clearly smaller value
     wrong = _fixed_point_value(truncation_bootstraps=False, gamma=gamma)
     assert wrong < 0.8 / (1.0 - gamma)
+
+
+def test_entries_without_the_trailing_dim_are_an_error_not_a_transpose():
+    # [B, T] entries (no trailing 1) would otherwise run the recursion over the batch axis
+    td = TensorDict(
+        {
+            "state_value": torch.zeros(3, 4),
+            ("next", "state_value"): torch.zeros(3, 4),
+            ("next", "reward"): torch.ones(3, 4),
+            ("next", "done"): torch.zeros(3, 4, dtype=torch.bool),
+            ("next", "terminated"): torch.zeros(3, 4, dtype=torch.bool),
+        },
+        batch_size=[3, 4],
+    )
+    with pytest.raises(ValueError, match=r"GAE: 'state_value' has shape \(3, 4\); expected \(3, 4, 1\)"):
+        GAE(gamma=0.5, lmbda=1.0)(td)
