@@ -109,7 +109,15 @@ def train_impala(
     advantage_keys = [keys.ADVANTAGE]
     upgo = None
     if config.upgo:
-        upgo = UPGO(config.gamma, value_network=None, write_value_target=False, advantage_key=UPGO_ADVANTAGE)
+        # importance-weighted with AlphaStar's clip at 1; reuses the "target_log_prob" V-trace stored
+        upgo = UPGO(
+            config.gamma,
+            value_network=None,
+            write_value_target=False,
+            rho_bar=1.0,
+            actor=actor,
+            advantage_key=UPGO_ADVANTAGE,
+        )
         advantage_keys.append(UPGO_ADVANTAGE)
     loss = ActorCriticLoss(actor, critic, config.entropy_coeff, config.critic_coeff, advantage_keys)
     optimizer = torch.optim.Adam(loss.parameters(), lr=config.lr, eps=1e-5, fused=True)

@@ -135,8 +135,16 @@ class ImpalaModule(RolloutModule):
                     f"got {type(self.loss).__name__}"
                 )
             gamma = getattr(self.value_estimator, "gamma", 0.99)
-            # reuses the "state_value" entries the value estimator wrote; keeps its value targets
-            self.upgo = UPGO(gamma, value_network=None, write_value_target=False, advantage_key=UPGO_ADVANTAGE)
+            # reuses the "state_value" (and V-trace's "target_log_prob") entries the value estimator
+            # wrote and keeps its value targets; importance-weighted with AlphaStar's clip at 1
+            self.upgo = UPGO(
+                gamma,
+                value_network=None,
+                write_value_target=False,
+                rho_bar=1.0,
+                actor=self.actor,
+                advantage_key=UPGO_ADVANTAGE,
+            )
             if UPGO_ADVANTAGE not in advantage_keys:
                 self.loss.advantage_keys = [*advantage_keys, UPGO_ADVANTAGE]
         self.updates = 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 
+from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
 from rl4py.values.functional import upgo_advantage_estimate, vec_upgo_advantage_estimate
+from rl4py.values.importance import check_actor, importance_log_ratio
 
 __all__ = ["UPGO"]
 
@@ -30,12 +34,21 @@ class UPGO(ValueEstimator):
     run UPGO after it in the same pipeline. See
     :func:`rl4py.values.functional.upgo_advantage_estimate`.
 
+    Off-policy rollouts: with ``rho_bar`` the advantage is weighted by the clipped importance
+    ratio ``min(rho_bar, pi(a|s) / mu(a|s))`` (AlphaStar clips at 1). ``log pi`` is read from
+    ``"target_log_prob"`` when an earlier stage stored it (:class:`~rl4py.values.VTrace` with an
+    actor does), otherwise computed with ``actor``; ``log mu`` is the stored ``"action_log_prob"``.
+
     Args:
         gamma: discount in ``[0, 1]``.
         value_network: critic run on the rollout (root and ``"next"``) before estimation;
             ``None`` if the rollout already holds ``"state_value"`` and ``("next", "state_value")``.
         vectorized: use the loop-free form (``O(B T^2)`` memory) instead of the loop over time.
         write_value_target: write ``G_t`` to ``value_target_key``; ``False`` writes only the advantage.
+        rho_bar: clip of the importance weights of the advantage (> 0); ``None``: unweighted (on-policy).
+        actor: the learner policy (``get_dist(td)``), used when ``rho_bar`` is set and no stored
+            ``target_log_prob_key`` entry exists.
+        target_log_prob_key, action_key, log_prob_key: entries of ``log pi``, the action and ``log mu``.
         **key_overrides: see :class:`ValueEstimator`.
 
     Examples:
@@ -56,14 +69,28 @@ class UPGO(ValueEstimator):
         value_network: TensorDictModuleBase | None = None,
         vectorized: bool = True,
         write_value_target: bool = True,
+        rho_bar: float | None = None,
+        actor: Any | None = None,
+        *,
+        target_log_prob_key: NestedKey = keys.TARGET_LOG_PROB,
+        action_key: NestedKey = keys.ACTION,
+        log_prob_key: NestedKey = keys.ACTION_LOG_PROB,
         **key_overrides: NestedKey,
     ) -> None:
         super().__init__(value_network, **key_overrides)
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"UPGO: gamma must be in [0, 1], got {gamma}")
+        if rho_bar is not None and not rho_bar > 0:
+            raise ValueError(f"UPGO: rho_bar must be a positive clipping threshold (> 0) or None, got {rho_bar}")
+        check_actor("UPGO", actor)
         self.gamma = float(gamma)
         self.vectorized = vectorized
         self.write_value_target = write_value_target
+        self.rho_bar = None if rho_bar is None else float(rho_bar)
+        self.actor = actor
+        self.target_log_prob_key = target_log_prob_key
+        self.action_key = action_key
+        self.log_prob_key = log_prob_key
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)
@@ -76,6 +103,17 @@ class UPGO(ValueEstimator):
             self._get(td, self.done_key, "the env"),
             self._get(td, self.terminated_key, "the env"),
         )
+        if self.rho_bar is not None:
+            log_rho = importance_log_ratio(
+                self,
+                td,
+                self.actor,
+                action_key=self.action_key,
+                log_prob_key=self.log_prob_key,
+                target_log_prob_key=self.target_log_prob_key,
+                prefer_stored=True,
+            )
+            advantage = advantage * log_rho.exp().clamp(max=self.rho_bar)
         td.set(self.advantage_key, advantage)
         if self.write_value_target:
             td.set(self.value_target_key, value_target)

@@ -12,6 +12,7 @@ from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
 from rl4py.values.functional import vec_vtrace_advantage_estimate, vtrace_advantage_estimate
+from rl4py.values.importance import check_actor, importance_log_ratio
 
 __all__ = ["TARGET_LOG_PROB", "VTrace"]
 
@@ -26,10 +27,11 @@ class VTrace(ValueEstimator):
     The rollout was collected by a behaviour policy ``mu`` (its log-probabilities are in
     ``"action_log_prob"``); the learner policy ``pi`` may be several updates ahead. The
     importance log-ratio is ``log_rho = log pi(a|s) - log mu(a|s)``, taken from ``actor`` if given
-    (``actor.get_dist(td).log_prob(td["action"])``, without gradient) and otherwise from the
-    ``"target_log_prob"`` entry. Writes the V-trace targets ``v_s`` to ``"value_target"`` and the
-    advantages ``rho_s * (r_s + gamma * v_{s+1} - V(s_s))`` to ``"advantage"``. Terminated steps do
-    not bootstrap, truncated ones bootstrap from the true next observation, and both cut the trace.
+    (``actor.get_dist(td).log_prob(td["action"])``, without gradient; stored under
+    ``"target_log_prob"`` for later stages) and otherwise from the ``"target_log_prob"`` entry.
+    Writes the V-trace targets ``v_s`` to ``"value_target"`` and the advantages
+    ``rho_s * (r_s + gamma * v_{s+1} - V(s_s))`` to ``"advantage"``. Terminated steps do not
+    bootstrap, truncated ones bootstrap from the true next observation, and both cut the trace.
     See :func:`rl4py.values.functional.vtrace_advantage_estimate`.
 
     With ``log_rho = 0`` and ``rho_bar, c_bar >= 1`` the value targets are those of
@@ -81,11 +83,7 @@ class VTrace(ValueEstimator):
         for name, value in (("rho_bar", rho_bar), ("c_bar", c_bar)):
             if not value > 0:
                 raise ValueError(f"VTrace: {name} must be a positive clipping threshold (> 0), got {value}")
-        if actor is not None and not callable(getattr(actor, "get_dist", None)):
-            raise TypeError(
-                f"VTrace: actor must have a get_dist(td) method returning a torch distribution, "
-                f"got {type(actor).__name__}"
-            )
+        check_actor("VTrace", actor)
         self.gamma = float(gamma)
         self.rho_bar = float(rho_bar)
         self.c_bar = float(c_bar)
@@ -95,30 +93,17 @@ class VTrace(ValueEstimator):
         self.action_key = action_key
         self.log_prob_key = log_prob_key
 
-    @torch.no_grad()
     def log_rho(self, td: TensorDictBase) -> torch.Tensor:
-        """Returns ``log pi(a_t|s_t) - log mu(a_t|s_t)`` ``[*B, T, 1]`` (no gradient)."""
-        behaviour = self._get(td, self.log_prob_key, "the behaviour policy during collection (ProbabilisticActor)")
-        if self.actor is not None:
-            action = self._get(td, self.action_key, "the behaviour policy during collection", per_step=False)
-            target = self.actor.get_dist(td).log_prob(action)
-            if target.shape == td.batch_size:  # one log-prob per step, without the trailing 1
-                target = target.unsqueeze(-1)
-            source = "actor.get_dist(td).log_prob(action)"
-        else:
-            target = self._get(
-                td,
-                self.target_log_prob_key,
-                "the learner policy (the log-probability of the stored action under the policy being trained); "
-                "or pass actor=policy to VTrace to compute it",
-            )
-            source = repr(self.target_log_prob_key)
-        if target.shape != behaviour.shape:
-            raise ValueError(
-                f"VTrace: {source} has shape {tuple(target.shape)}, expected {tuple(behaviour.shape)} "
-                f"(the shape of {self.log_prob_key!r}, [*B, T, 1])"
-            )
-        return target - behaviour
+        """Returns ``log pi(a_t|s_t) - log mu(a_t|s_t)`` ``[*B, T, 1]`` (no gradient); with ``actor``
+        it also stores ``log pi`` under ``target_log_prob_key`` (UPGO's importance weights reuse it)."""
+        return importance_log_ratio(
+            self,
+            td,
+            self.actor,
+            action_key=self.action_key,
+            log_prob_key=self.log_prob_key,
+            target_log_prob_key=self.target_log_prob_key,
+        )
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)

@@ -196,3 +196,46 @@ def test_registry():
     assert VALUE_ESTIMATORS["upgo"] is UPGO
     est = make_value_estimator("upgo", gamma=0.25)
     assert isinstance(est, UPGO) and est.gamma == 0.25
+
+
+def _off_policy_td() -> TensorDict:
+    td = _rollout_td()
+    td["state_value"] = torch.randn(2, 6, 1)
+    td["next", "state_value"] = torch.randn(2, 6, 1)
+    td["action_log_prob"] = torch.log(torch.rand(2, 6, 1))
+    td["target_log_prob"] = torch.log(torch.rand(2, 6, 1))
+    return td
+
+
+def test_rho_bar_weights_the_advantage_by_the_clipped_importance_ratio():
+    torch.manual_seed(0)
+    td = _off_policy_td()
+    plain, _ = upgo_advantage_estimate(
+        0.9,
+        td["state_value"],
+        td["next", "state_value"],
+        td["next", "reward"],
+        td["next", "done"],
+        td["next", "terminated"],
+    )
+    rho = (td["target_log_prob"] - td["action_log_prob"]).exp()
+    assert bool((rho > 1).any()) and bool((rho < 1).any())
+    UPGO(0.9, rho_bar=1.0)(td)
+    torch.testing.assert_close(td["advantage"], plain * rho.clamp(max=1.0))
+
+
+def test_rho_bar_computes_log_pi_with_the_actor_when_nothing_is_stored():
+    from rl4py.modules import ProbabilisticActor
+
+    torch.manual_seed(0)
+    actor = ProbabilisticActor(torch.nn.Linear(3, 2))
+    td = _off_policy_td().exclude("target_log_prob")
+    td["action"] = torch.randint(0, 2, (2, 6))
+    UPGO(0.9, rho_bar=1.0, actor=actor)(td)
+    with torch.no_grad():
+        log_pi = actor.get_dist(td).log_prob(td["action"]).unsqueeze(-1)
+    torch.testing.assert_close(td["target_log_prob"], log_pi)
+    with pytest.raises(KeyError, match="pass actor=policy to UPGO"):
+        UPGO(0.9, rho_bar=1.0)(_off_policy_td().exclude("target_log_prob"))
+    with pytest.raises(ValueError, match="rho_bar"):
+        UPGO(rho_bar=0.0)

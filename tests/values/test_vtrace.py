@@ -342,7 +342,8 @@ def test_module_with_actor_computes_target_log_prob():
     torch.testing.assert_close(td["advantage"], adv)
     torch.testing.assert_close(td["value_target"], target)
     assert not td["advantage"].requires_grad
-    assert "target_log_prob" not in td
+    # stored for later stages (UPGO's importance weights)
+    torch.testing.assert_close(td["target_log_prob"], target_log_prob.unsqueeze(-1))
     # the behaviour policy as learner: log_rho = 0, so the targets are GAE(lambda=1)'s
     VTrace(0.9, actor=behaviour)(td)
     _, gae_target = generalized_advantage_estimate(
