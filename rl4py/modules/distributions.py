@@ -190,10 +190,30 @@ class DiagGaussian(D.Distribution):
         self.tanh = tanh
         super().__init__(batch_shape=loc.shape[:-1], event_shape=loc.shape[-1:], validate_args=False)
 
-    def rsample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+    def _rsample_u(self, sample_shape: torch.Size | tuple) -> torch.Tensor:
         shape = torch.Size(sample_shape) + self.loc.shape
-        u = self.loc + self.scale * torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + self.scale * torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+
+    def rsample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        u = self._rsample_u(sample_shape)
         return torch.tanh(u) if self.tanh else u
+
+    def rsample_and_log_prob(self, sample_shape: torch.Size | tuple = ()) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterized sample and its log-probability, from the pre-squash ``u`` directly.
+
+        With ``tanh``, ``log_prob(rsample())`` recovers ``u`` as ``atanh`` of the action, which
+        loses precision once ``|u|`` exceeds ~7 (float32 ``tanh`` rounds to 1); this keeps ``u``
+        (what SAC-style losses need: exact values and gradients through both outputs).
+        """
+        u = self._rsample_u(sample_shape)
+        if not self.tanh:
+            return u, self._gaussian_log_prob(u)
+        return torch.tanh(u), self._gaussian_log_prob(u) - self._tanh_log_det(u).sum(-1)
+
+    @staticmethod
+    def _tanh_log_det(u: torch.Tensor) -> torch.Tensor:
+        # log(1 - tanh(u)^2), stably
+        return 2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))
 
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         with torch.no_grad():
@@ -204,12 +224,18 @@ class DiagGaussian(D.Distribution):
         return (-0.5 * z.square() - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``[*S, *B]`` log-density of actions ``[*S, *B, d]``; other shapes raise (no broadcasting)."""
+        n = self.loc.dim()
+        if value.shape[-n:] != self.loc.shape:
+            raise ValueError(
+                f"DiagGaussian.log_prob: the action has shape {tuple(value.shape)}, expected "
+                f"{tuple(self.loc.shape)} (the shape of loc, [*B, d]) with optional leading sample dims"
+            )
         if not self.tanh:
             return self._gaussian_log_prob(value)
         eps = torch.finfo(value.dtype).eps
         u = torch.atanh(value.clamp(-1 + eps, 1 - eps))
-        log_det = 2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))
-        return self._gaussian_log_prob(u) - log_det.sum(-1)
+        return self._gaussian_log_prob(u) - self._tanh_log_det(u).sum(-1)
 
     def entropy(self) -> torch.Tensor:
         return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(-1)

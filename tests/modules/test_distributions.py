@@ -229,3 +229,28 @@ def test_masked_entropy_gradient_is_finite():
     logits2 = torch.randn(4, 5, requires_grad=True)
     MultiCategorical(logits2, [3, 2], mask).entropy().sum().backward()
     assert torch.isfinite(logits2.grad).all()
+
+
+def test_diag_gaussian_log_prob_refuses_an_action_of_another_shape():
+    dist = DiagGaussian(torch.zeros(4, 1), torch.zeros(1))
+    with pytest.raises(ValueError, match=r"the action has shape \(4,\), expected \(4, 1\)"):
+        dist.log_prob(torch.zeros(4))  # [4] against loc [4, 1] would broadcast to [4, 4]
+    assert dist.log_prob(torch.zeros(3, 4, 1)).shape == (3, 4)  # leading sample dims are fine
+
+
+def test_rsample_and_log_prob_is_exact_where_tanh_saturates():
+    # u = 9 and 12 squash to (float32) 1.0: log_prob(tanh(u)) cannot recover u, the joint call can
+    loc = torch.tensor([[9.0], [12.0], [0.3]])
+    dist = DiagGaussian(loc, torch.full((1,), -5.0), tanh=True)
+    torch.manual_seed(0)
+    action, log_prob = dist.rsample_and_log_prob()
+    torch.manual_seed(0)
+    u = DiagGaussian(loc, torch.full((1,), -5.0))._rsample_u(())
+    reference = (
+        torch.distributions.Normal(loc, math.exp(-5.0)).log_prob(u)
+        - torch.log1p(-torch.tanh(u.double()).square()).float()
+    )
+    torch.testing.assert_close(log_prob, reference.sum(-1), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(action, torch.tanh(u))
+    # away from saturation both paths agree
+    torch.testing.assert_close(dist.log_prob(action)[2], log_prob[2], rtol=1e-4, atol=1e-4)
