@@ -40,7 +40,12 @@ class Categorical(D.Categorical):
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         logits = self.logits.expand(*sample_shape, *self.logits.shape) if sample_shape else self.logits
         # Gumbel-max: argmax(logits + Gumbel) with Gumbel = -log(Exp(1))
-        noise = torch.empty_like(logits).exponential_(generator=self.generator).log_()
+        g = self.generator
+        if g is None or g.device == logits.device:
+            noise = torch.empty_like(logits).exponential_(generator=g).log_()
+        else:  # a generator on another device (a CPU seed with CUDA logits): draw there, move over
+            noise = torch.empty(logits.shape, dtype=logits.dtype, device=g.device).exponential_(generator=g)
+            noise = noise.log_().to(logits.device)
         return (logits - noise).argmax(-1)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

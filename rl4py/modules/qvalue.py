@@ -152,8 +152,9 @@ class EpsilonGreedy(TensorDictModuleBase):
         eps_start: epsilon at step 0.
         eps_end: epsilon after ``annealing_steps``.
         annealing_steps: length of the linear ramp, in env steps.
-        generator: a ``torch.Generator`` on the actions' device, an int seed (a CPU generator is
-            made from it), or ``None`` for torch's global RNG.
+        generator: a ``torch.Generator`` (best on the actions' device; the draws of one on another
+            device are moved over), an int seed (a CPU generator is made from it), or ``None`` for
+            torch's global RNG.
         actor: the greedy policy to run first (a :class:`QValueActor`), or ``None``.
         action_key: the action read and replaced.
         action_mask_key: a bool ``[*B, n_actions]`` entry (true = allowed), or ``None``.
@@ -224,17 +225,19 @@ class EpsilonGreedy(TensorDictModuleBase):
         if eps == 0.0:
             return td
         shape, device, g = action.shape, action.device, self.generator
+        # draws happen on the generator's device (an int seed makes a CPU one), then move to the actions'
+        draw_device = device if g is None else g.device
         if self.action_mask_key is None:
-            random_action = torch.randint(self.n_actions, shape, generator=g, device=device)
+            random_action = torch.randint(self.n_actions, shape, generator=g, device=draw_device).to(device)
         else:
             # uniform over the allowed actions: argmax of uniform scores, disallowed ones set below 0
             mask = td.get(self.action_mask_key)
-            scores = torch.rand((*shape, self.n_actions), generator=g, device=device).masked_fill_(~mask, -1.0)
-            random_action = scores.argmax(-1)
+            scores = torch.rand((*shape, self.n_actions), generator=g, device=draw_device).to(device)
+            random_action = scores.masked_fill_(~mask, -1.0).argmax(-1)
         if eps == 1.0:
             td.set(self.action_key, random_action.to(action.dtype))
             return td
-        explore = torch.rand(shape, generator=g, device=device) < eps
+        explore = torch.rand(shape, generator=g, device=draw_device).to(device) < eps
         td.set(self.action_key, torch.where(explore, random_action.to(action.dtype), action))
         return td
 

@@ -68,7 +68,13 @@ def td0_advantage(
     terminated: torch.Tensor,
 ) -> torch.Tensor:
     """One-step TD error ``r + gamma * (1 - terminated) * V(s') - V(s)``; shapes ``[*B, T, 1]``."""
-    _check("td0_advantage", state_value=state_value, next_state_value=next_state_value, reward=reward)
+    _check(
+        "td0_advantage",
+        state_value=state_value,
+        next_state_value=next_state_value,
+        reward=reward,
+        terminated=terminated,
+    )
     return _td_error(gamma, state_value, next_state_value, reward, terminated.bool())
 
 

@@ -242,3 +242,9 @@ def test_entries_without_the_trailing_dim_are_an_error_not_a_transpose():
     )
     with pytest.raises(ValueError, match=r"GAE: 'state_value' has shape \(3, 4\); expected \(3, 4, 1\)"):
         GAE(gamma=0.5, lmbda=1.0)(td)
+
+
+def test_td0_advantage_refuses_flags_of_another_shape():
+    value = torch.zeros(3, 4, 1)
+    with pytest.raises(ValueError, match="terminated has shape \\(3, 4\\)"):
+        td0_advantage(0.9, value, value, value, torch.zeros(3, 4, dtype=torch.bool))
