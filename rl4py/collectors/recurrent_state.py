@@ -73,6 +73,8 @@ class RecurrentState:
     def state_dict(self) -> dict:
         return {"recurrent_state": dict(self.state), "is_init": self.is_init}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.state = dict(state["recurrent_state"])
-        self.is_init = state["is_init"]
+    def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
+        """Restores :meth:`state_dict` (moved to ``device`` when given)."""
+        device = self.is_init.device if device is None else device
+        self.state = {key: value.to(device) for key, value in state["recurrent_state"].items()}
+        self.is_init = state["is_init"].to(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -185,13 +186,26 @@ class SyncCollector:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.env.load_state_dict(state["env"])
-        self._root = state["root"]
+        """Restores :meth:`state_dict`. Over an env without :attr:`~rl4py.envs.EnvBase.exact_resume`
+        (a gymnasium env) the saved observation belongs to an env that is gone: the env is reset
+        instead (seeded ``seed + frames``) and a warning says the run does not continue exactly."""
         self.frames = int(state["frames"])
+        if not self.env.exact_resume:
+            warnings.warn(
+                f"SyncCollector: {self.env.name} cannot restore its state (exact_resume=False); its episodes "
+                "restart with a reset, so the resumed run is not an exact continuation",
+                stacklevel=2,
+            )
+            self.reset(seed=(self.seed or 0) + self.frames)
+            return
+        device = self.env.device
+        self.env.load_state_dict(state["env"])
+        root = state["root"]
+        self._root = None if root is None else {key: value.to(device) for key, value in root.items()}
         if self.recurrent:
             self._reset_recurrent_state()
             if "recurrent_state" in state:
-                self._recurrent_state.load_state_dict(state)
+                self._recurrent_state.load_state_dict(state, device)
 
 
 def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

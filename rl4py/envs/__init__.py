@@ -1,6 +1,6 @@
 """Batched environments with a TensorDict interface: native torch envs, the gymnasium adapter, wrappers."""
 
-from rl4py.envs.action_masks import check_masked_action, mask_size, random_allowed_action
+from rl4py.envs.action_masks import check_masked_action, has_action_mask, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.factory import NATIVE_ENVS, make_env
@@ -30,6 +30,7 @@ __all__ = [
     "draw_cartpole",
     "draw_gridworld",
     "find_wrapper",
+    "has_action_mask",
     "make_env",
     "mask_size",
     "random_allowed_action",

@@ -8,11 +8,15 @@ it is the concatenation of one mask per head (``sum(nvec)`` entries, head ``h`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["check_masked_action", "mask_size", "random_allowed_action"]
+from rl4py import keys
+
+__all__ = ["check_masked_action", "has_action_mask", "mask_size", "random_allowed_action"]
 
 
 def mask_size(space: gym.Space) -> int:
@@ -92,3 +96,15 @@ def random_allowed_action(
     nvec = [int(n) for n in space.nvec]
     choice = torch.stack([chunk.argmax(-1) for chunk in scores.split(nvec, dim=-1)], dim=-1)
     return choice + torch.as_tensor(np.asarray(space.start), device=mask.device)
+
+
+def has_action_mask(env: Any) -> bool:
+    """Whether ``env``'s observations carry an ``"action_mask"`` entry.
+
+    An env whose mask source is still undecided (:class:`~rl4py.envs.GymEnv` with
+    ``mask_from="auto"`` and masks, if any, in ``info``) is reset once to decide; a later seeded
+    reset (the collector's) restarts it, so the probe leaves no trace in a seeded run.
+    """
+    if getattr(env, "mask_from", None) == "auto":
+        env.reset()
+    return keys.ACTION_MASK in env.observation_keys

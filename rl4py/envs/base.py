@@ -81,6 +81,9 @@ class EnvBase(ABC):
 
     #: observation entries the env returns (``"observation"``, ``"action_mask"``, ...).
     observation_keys: tuple[NestedKey, ...] = (keys.OBSERVATION,)
+    #: :meth:`state_dict` captures everything the env's future depends on, so a restored env
+    #: continues exactly; envs that cannot (a gymnasium env's internals) set this to False.
+    exact_resume: bool = True
 
     def __init__(
         self,
@@ -94,7 +97,11 @@ class EnvBase(ABC):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"{type(self).__name__}: num_envs must be a positive int, got {num_envs!r}")
         self.num_envs = num_envs
-        self.device = torch.device(device)
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            # tensors report cuda:N, never bare "cuda": compare actions against the indexed device
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = device
         self.single_observation_space = single_observation_space
         self.single_action_space = single_action_space
         self.observation_space = batch_space(single_observation_space, num_envs)

@@ -122,7 +122,8 @@ class CartPole(EnvBase):
         theta_dot = state[:, 3]
         costheta, sintheta = state[:, 2].cos(), state[:, 2].sin()
         # temp = (force + pml * theta_dot^2 * sin) / m, with force = +-force_mag
-        temp = self._force_over_mass[action].addcmul_(theta_dot.square(), sintheta, value=pml / m)
+        # .long(): a uint8 index would be read as a boolean mask (a no-op for int64)
+        temp = self._force_over_mass[action.long()].addcmul_(theta_dot.square(), sintheta, value=pml / m)
         # thetaacc = (g * sin - cos * temp) / (length * (4/3 - masspole * cos^2 / m))
         denom = costheta.square().mul_(-length * self.masspole / m).add_(length * 4.0 / 3.0)
         thetaacc = (sintheta * self.gravity).addcmul_(costheta, temp, value=-1.0).div_(denom)

@@ -126,11 +126,18 @@ class GymEnv(EnvBase):
         mask_from: where action masks come from: ``"auto"``, ``"info"``, ``"observation"`` or ``None``.
         **env_kwargs: passed to ``gymnasium.make_vec`` when ``env`` is an id.
 
+    Checkpoints: a gymnasium env's internal state cannot be saved, so :attr:`exact_resume` is
+    False and :meth:`state_dict` is empty; a collector restored over a ``GymEnv`` resets it (with
+    a seed derived from its own seed and frame count) and warns that the run is not an exact
+    continuation. Native envs resume exactly.
+
     Examples:
         >>> env = GymEnv("CartPole-v1", num_envs=4)
         >>> env.reset(seed=0)["observation"].shape
         torch.Size([4, 4])
     """
+
+    exact_resume = False
 
     def __init__(
         self,

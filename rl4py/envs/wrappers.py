@@ -22,7 +22,6 @@ class EnvWrapper(EnvBase):
         if not isinstance(env, EnvBase):
             raise TypeError(f"{type(self).__name__}: env must be an rl4py EnvBase, got {type(env).__name__}")
         self.env = env
-        self.observation_keys = env.observation_keys
         super().__init__(
             num_envs=env.num_envs,
             single_observation_space=env.single_observation_space,
@@ -34,6 +33,15 @@ class EnvWrapper(EnvBase):
     @property
     def name(self) -> str:
         return f"{type(self).__name__}({self.env.name})"
+
+    @property
+    def exact_resume(self) -> bool:
+        return self.env.exact_resume
+
+    @property
+    def observation_keys(self) -> tuple[NestedKey, ...]:
+        # read through: an env may learn its keys at its first reset (GymEnv's mask_from="auto")
+        return self.env.observation_keys
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         return self.env.reset_tensors(seed)

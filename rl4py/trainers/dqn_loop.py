@@ -14,6 +14,7 @@ from torch import nn
 from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
 from rl4py.data import ReplayBuffer
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.common import total_loss
 from rl4py.losses.dqn import DQNLoss
@@ -41,7 +42,7 @@ MASK_REPLAY_KEYS = (keys.ACTION_MASK, (keys.NEXT, keys.ACTION_MASK))
 
 def replay_keys(env: EnvBase) -> tuple:
     """The entries of ``env``'s rollouts the replay buffer keeps."""
-    return REPLAY_KEYS + (MASK_REPLAY_KEYS if keys.ACTION_MASK in env.observation_keys else ())
+    return REPLAY_KEYS + (MASK_REPLAY_KEYS if has_action_mask(env) else ())
 
 
 def make_dqn_components(
@@ -70,7 +71,7 @@ def make_dqn_components(
         raise TypeError(f"DQN: needs a Discrete action space starting at 0, got {act_space}")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise TypeError(f"DQN: needs a flat Box observation space, got {obs_space}")
-    mask_key = keys.ACTION_MASK if keys.ACTION_MASK in env.observation_keys else None
+    mask_key = keys.ACTION_MASK if has_action_mask(env) else None
     actor = make_q_network(obs_space.shape[0], int(act_space.n), num_cells, activation, mask_key).to(env.device)
     loss = DQNLoss(actor, gamma=gamma, loss_function=loss_function, double_dqn=double_dqn, action_mask_key=mask_key).to(
         env.device

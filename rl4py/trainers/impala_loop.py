@@ -12,6 +12,7 @@ import torch
 
 from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.modules.actor_critic import make_actor_critic
@@ -102,7 +103,7 @@ def train_impala(
         env.single_observation_space,
         env.single_action_space,
         config.num_cells,
-        masked=keys.ACTION_MASK in env.observation_keys,
+        masked=has_action_mask(env),
     )
     behaviour = copy.deepcopy(actor).requires_grad_(False)
     vtrace = VTrace(config.gamma, config.rho_bar, config.c_bar, value_network=critic, actor=actor)

@@ -12,8 +12,8 @@ from functools import partial
 import torch
 from tensordict.nn import TensorDictModuleBase
 
-from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.factory import make_env
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.losses.common import LossModule
@@ -116,7 +116,7 @@ class ImpalaModule(RolloutModule):
             probe.single_observation_space,
             probe.single_action_space,
             num_cells,
-            masked=keys.ACTION_MASK in probe.observation_keys,
+            masked=has_action_mask(probe),
         )
         probe.close()
         # a submodule, so the behaviour weights are in the state dict; no gradients reach it

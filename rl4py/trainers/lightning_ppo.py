@@ -9,8 +9,8 @@ from functools import partial
 import torch
 from tensordict.nn import TensorDictModuleBase
 
-from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.factory import make_env
 from rl4py.losses.common import LossModule
 from rl4py.losses.ppo import PPOLoss
@@ -105,7 +105,7 @@ class PPOModule(RolloutModule):
             probe.single_observation_space,
             probe.single_action_space,
             num_cells,
-            masked=keys.ACTION_MASK in probe.observation_keys,
+            masked=has_action_mask(probe),
         )
         probe.close()
         self.loss = loss(self.actor, self.critic)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
@@ -112,7 +112,7 @@ def train_ppo(
         env.single_action_space,
         config.num_cells,
         activation,
-        masked=keys.ACTION_MASK in env.observation_keys,
+        masked=has_action_mask(env),
         init_log_std=config.init_log_std,
     )
     estimator = make_estimator(config, actor, critic)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from rl4py import keys
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
@@ -102,7 +102,7 @@ def train_recurrent_ppo(
         head_cells=config.num_cells,
         activation=activation,
         recurrent_critic=config.recurrent_critic,
-        masked=keys.ACTION_MASK in env.observation_keys,
+        masked=has_action_mask(env),
         init_log_std=config.init_log_std,
     ).to(env.device)
     actor, critic = policy.actor, policy.critic

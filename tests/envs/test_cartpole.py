@@ -397,3 +397,14 @@ def test_step_output_layout() -> None:
     assert td["next", "reward"].shape == (5, 1)
     assert td["next", "reward"].dtype == torch.float32
     assert td["next", "observation"].shape == (5, 4)
+
+
+def test_uint8_actions_index_forces_like_int64():
+    # a uint8 tensor used as an index is a boolean mask in torch: the env must convert it
+    results = []
+    for dtype in (torch.int64, torch.uint8):
+        env = CartPole(num_envs=3)
+        env.reset(seed=0)
+        out = env.step_tensors(torch.tensor([1, 1, 0], dtype=dtype))
+        results.append(out.next["observation"])
+    torch.testing.assert_close(results[0], results[1])

@@ -440,3 +440,31 @@ def test_collector_with_info_masks() -> None:
     assert rollout["action_mask"].shape == rollout["next", "action_mask"].shape == (2, 6, 3)
     assert rollout["action_mask"].gather(-1, rollout["action"].unsqueeze(-1)).all()
     assert rollout["next", "done"][:, :, 0].tolist() == [[False, False, True] * 2] * 2
+
+
+def test_info_masks_are_found_before_training_and_seen_through_wrappers() -> None:
+    from rl4py.collectors import SyncCollector
+    from rl4py.envs import has_action_mask
+    from rl4py.modules import make_actor_critic
+
+    env = GymEnv(lambda: MaskedCountdownEnv(3, "info"), num_envs=2)  # mask_from="auto": unknown until a reset
+    collector = SyncCollector(env, None, rollout_length=4, seed=0)  # wraps env in EpisodeStats
+    assert env.mask_from == "auto" and "action_mask" not in collector.env.observation_keys
+    assert has_action_mask(collector.env)  # resets once to decide
+    assert collector.env.observation_keys == ("observation", "action_mask")  # the wrapper reads through
+    actor, _ = make_actor_critic(env.single_observation_space, env.single_action_space, masked=True)
+    rollout = SyncCollector(env, actor, rollout_length=4, seed=0).rollout()  # the env refuses masked actions
+    assert rollout["action_mask"].shape == (2, 4, 3)
+
+
+def test_collector_restored_over_a_gym_env_resets_it_and_warns() -> None:
+    from rl4py.collectors import SyncCollector
+
+    collector = SyncCollector(GymEnv("CartPole-v1", num_envs=2), None, rollout_length=8, seed=0)
+    collector.rollout()
+    state = collector.state_dict()
+    fresh = SyncCollector(GymEnv("CartPole-v1", num_envs=2), None, rollout_length=8, seed=0)
+    with pytest.warns(UserWarning, match="not an exact continuation"):
+        fresh.load_state_dict(state)
+    assert fresh.frames == 16
+    assert fresh.rollout().batch_size == (2, 8)  # runs (the old code stepped an env that was never reset)
