@@ -128,12 +128,22 @@ class RolloutModule(pl.LightningModule):
     def log_common(self, log: Callable) -> None:
         """Logs the episode metrics and the global env-step counter (call on logging steps)."""
         log_episode_metrics(self, log)
-        log("charts/env_steps", float(self.env_frames), prog_bar=True)
+        # every rank collects the same number of frames: the global count is rank 0's times the ranks
+        log("charts/env_steps", float(self.env_frames * self.trainer.world_size), prog_bar=True)
 
     def stop_at_target(self) -> None:
-        """Asks the Trainer to stop once this rank's recent mean return reaches ``target_return``."""
+        """Stops training once the recent mean return of any rank reaches ``target_return``.
+
+        Under DDP the decision is reduced across ranks (a collective every rank reaches on every
+        step), so all ranks stop on the same step instead of one leaving the others in a collective.
+        """
         target = self.hparams.target_return
-        if target is not None and len(self._recent) == RECENT_EPISODES and self.mean_recent_return >= target:
+        if target is None:
+            return
+        local = len(self._recent) == RECENT_EPISODES and self.mean_recent_return >= target
+        if self.trainer.world_size > 1:
+            local = self.trainer.strategy.reduce_boolean_decision(local, all=False)
+        if local:
             self.trainer.should_stop = True
 
     @property
@@ -149,20 +159,42 @@ class RolloutModule(pl.LightningModule):
     def load_extra_checkpoint_state(self, state: dict) -> None:
         """Restores what :meth:`extra_checkpoint_state` saved."""
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rl4py"] = {
+    def rank_checkpoint_state(self) -> dict:
+        """This rank's resume state: collector (env, observation), counters, RNG states, extras."""
+        state = {
             "collector": self.collector.state_dict() if self.collector is not None else None,
             "env_frames": self.env_frames,
             "recent_returns": list(self._recent),
             "torch_rng": torch.get_rng_state(),
             **self.extra_checkpoint_state(),
         }
+        if self.device.type == "cuda":  # the policy samples on the GPU
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning writes rank 0's checkpoint dict only, but calls this hook on every rank: gather
+        # every rank's own env, RNG and buffers into it so that each rank resumes its own
+        state = self.rank_checkpoint_state()
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        ranks = [state]
+        if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            ranks = [None] * world_size
+            torch.distributed.all_gather_object(ranks, state)
+        checkpoint["rl4py"] = {"ranks": ranks}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         name = type(self).__name__
-        state = checkpoint.get("rl4py")
-        if state is None:
-            raise KeyError(f"{name}: the checkpoint has no 'rl4py' entry; it was not written by an rl4py module")
+        saved = checkpoint.get("rl4py")
+        if saved is None or "ranks" not in saved:
+            raise KeyError(f"{name}: the checkpoint has no 'rl4py' rank states; it was not written by an rl4py module")
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        if len(saved["ranks"]) != world_size:
+            raise ValueError(
+                f"{name}: the checkpoint holds the state of {len(saved['ranks'])} ranks but this run has "
+                f"{world_size}; resume with the same number of processes (devices x nodes)"
+            )
+        state = saved["ranks"][self.global_rank]
         if self.collector is None:
             self.setup("fit")
         if state["collector"] is not None:
@@ -170,4 +202,6 @@ class RolloutModule(pl.LightningModule):
         self.env_frames = int(state["env_frames"])
         self._recent = list(state["recent_returns"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.load_extra_checkpoint_state(state)

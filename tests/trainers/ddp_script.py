@@ -1,11 +1,12 @@
 """Run by tests/trainers/test_ddp.py: a 2-process DDP run on CPU (gloo); each rank dumps what it saw.
 
-Usage: python tests/trainers/ddp_script.py OUT_DIR {ppo,impala}
+Usage: python tests/trainers/ddp_script.py OUT_DIR {ppo,impala} [--max-steps N] [--target-return R]
+                                           [--save CKPT] [--resume CKPT]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import warnings
 from pathlib import Path
 
@@ -33,20 +34,24 @@ class Dump(pl.Callback):
 
 
 MODELS = {
-    "ppo": lambda: PPOModule(num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3),
-    "impala": lambda: ImpalaModule(num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2, upgo=True),
+    "ppo": lambda target: PPOModule(
+        num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3, target_return=target
+    ),
+    "impala": lambda target: ImpalaModule(
+        num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2, upgo=True, target_return=target
+    ),
 }
 
 
-def main(out: Path, algorithm: str) -> None:
+def main(out: Path, algorithm: str, max_steps: int, target: float | None, save: str | None, resume: str | None) -> None:
     torch.set_num_threads(1)
     dump = Dump()
-    model = MODELS[algorithm]()
+    model = MODELS[algorithm](target)
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,
         strategy="ddp",
-        max_steps=20,
+        max_steps=max_steps,
         log_every_n_steps=1,
         max_epochs=-1,
         logger=False,
@@ -55,11 +60,15 @@ def main(out: Path, algorithm: str) -> None:
         enable_model_summary=False,
         callbacks=[dump],
     )
-    trainer.fit(model)
+    trainer.fit(model, ckpt_path=resume)
+    if save:
+        trainer.save_checkpoint(save)  # on every rank: each contributes its own env and RNG state
     torch.save(
         {
             "rank": trainer.global_rank,
             "world_size": trainer.world_size,
+            "global_step": trainer.global_step,
+            "env_frames": model.env_frames,
             "state_dict": model.state_dict(),
             "first_obs": dump.first_obs,
             "local_returns": dump.local_returns,
@@ -70,4 +79,12 @@ def main(out: Path, algorithm: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("algorithm", choices=sorted(MODELS))
+    parser.add_argument("--max-steps", type=int, default=20)
+    parser.add_argument("--target-return", type=float, default=None)
+    parser.add_argument("--save", default=None)
+    parser.add_argument("--resume", default=None)
+    args = parser.parse_args()
+    main(args.out, args.algorithm, args.max_steps, args.target_return, args.save, args.resume)

@@ -16,10 +16,14 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 
 
-def _run(tmp_path: Path, algorithm: str) -> tuple[dict, dict]:
+def _run(tmp_path: Path, algorithm: str, *options: str) -> tuple[dict, dict]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path), algorithm], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, str(SCRIPT), str(tmp_path), algorithm, *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
@@ -54,3 +58,27 @@ def test_ddp_ppo_two_processes(tmp_path):
         checked += 1
         differs_from_local += not math.isclose(sum(own) / len(own), sum(both) / len(both), rel_tol=1e-5)
     assert checked >= 3 and differs_from_local >= 1
+
+
+def test_ddp_target_return_stops_every_rank_on_the_same_step(tmp_path):
+    # a random policy averages ~22 on CartPole: some rank crosses 25 early, the other may not
+    r0, r1 = _run(tmp_path, "ppo", "--max-steps", "400", "--target-return", "25")
+    assert r0["global_step"] == r1["global_step"] < 400
+
+
+def test_ddp_resume_gives_each_rank_its_own_state_and_continues_exactly(tmp_path):
+    straight = tmp_path / "straight"
+    first = tmp_path / "first"
+    resumed = tmp_path / "resumed"
+    for path in (straight, first, resumed):
+        path.mkdir()
+    s0, _ = _run(straight, "ppo", "--max-steps", "20")
+    checkpoint = str(tmp_path / "mid.ckpt")
+    _run(first, "ppo", "--max-steps", "10", "--save", checkpoint)
+    saved = torch.load(checkpoint, weights_only=True)["rl4py"]["ranks"]
+    assert len(saved) == 2 and not torch.equal(saved[0]["torch_rng"], saved[1]["torch_rng"])
+    r0, r1 = _run(resumed, "ppo", "--max-steps", "20", "--resume", checkpoint)
+    assert not torch.equal(r0["first_obs"], r1["first_obs"])  # each rank resumed its own envs
+    assert r0["env_frames"] == s0["env_frames"] == 10 * 8 * 16
+    for (name, a), b in zip(s0["state_dict"].items(), r0["state_dict"].values()):
+        assert torch.equal(a, b), f"{name} differs from the uninterrupted run"

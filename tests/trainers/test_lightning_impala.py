@@ -64,7 +64,7 @@ def test_resume_continues_bitwise(tmp_path):
     trainer.fit(first)
     path = tmp_path / "mid.ckpt"
     trainer.save_checkpoint(path)
-    state = torch.load(path, weights_only=False)["rl4py"]
+    state = torch.load(path, weights_only=False)["rl4py"]["ranks"][0]
     assert len(state["actor_snapshots"]) == 3 and state["updates"] == 3
 
     resumed = ImpalaModule(**SMALL, upgo=True, seed=77)  # everything must come from the checkpoint

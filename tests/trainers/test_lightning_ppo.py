@@ -57,7 +57,7 @@ def test_checkpoint_holds_env_rng_and_counters(tmp_path):
     trainer.fit(model)
     path = tmp_path / "c.ckpt"
     trainer.save_checkpoint(path)
-    state = torch.load(path, weights_only=False)["rl4py"]
+    state = torch.load(path, weights_only=False)["rl4py"]["ranks"][0]
     assert state["env_frames"] == 8 * 16
     assert {"collector", "torch_rng", "shuffle_rng", "recent_returns"} <= set(state)
     assert "env" in state["collector"] and state["collector"]["frames"] == 8 * 16
@@ -108,7 +108,7 @@ def test_resume_with_lr_schedule_and_observation_norm_continues_bitwise(tmp_path
     trainer.save_checkpoint(path)
     checkpoint = torch.load(path, weights_only=False)
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 1
-    assert "mean" in checkpoint["rl4py"]["collector"]["env"]["env"]  # EpisodeStats(ObservationNorm)
+    assert "mean" in checkpoint["rl4py"]["ranks"][0]["collector"]["env"]["env"]  # EpisodeStats(ObservationNorm)
 
     resumed = PPOModule(**settings, seed=5)
     resumed_trainer = _trainer(12)
