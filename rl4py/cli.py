@@ -11,7 +11,28 @@ reported by the CLI before training starts.
 
 from __future__ import annotations
 
+import sys
 import warnings
+
+
+def _safe_checkpoint_loading(args: list[str]) -> list[str]:
+    """Makes ``--weights_only true`` the default of the subcommands that take ``--ckpt_path``.
+
+    A checkpoint path may name a downloaded file: it is loaded without unpickling code (rl4py's
+    own checkpoints load that way). The flag goes right after the subcommand, so a config file or
+    an explicit ``--weights_only false`` later on the line still decides.
+    """
+    if any(arg.startswith("--weights_only") for arg in args):
+        return args
+    for i, arg in enumerate(args):
+        if arg in _CHECKPOINT_SUBCOMMANDS:
+            return [*args[: i + 1], "--weights_only=true", *args[i + 1 :]]
+        if not arg.startswith("-"):  # another subcommand
+            return args
+    return args
+
+
+_CHECKPOINT_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 def main(args: list[str] | None = None) -> None:
@@ -21,10 +42,12 @@ def main(args: list[str] | None = None) -> None:
 
     # the collector feeds Lightning in the training process on purpose (it runs the live policy)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # the args are the command line plus the --weights_only default
+    warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
     LightningCLI(
         pl.LightningModule,
         subclass_mode_model=True,
-        args=args,
+        args=_safe_checkpoint_loading(sys.argv[1:] if args is None else list(args)),
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"max_epochs": -1, "enable_model_summary": False, "log_every_n_steps": 10},
     )

@@ -97,3 +97,21 @@ def test_missing_env_id_fails_fast():
     # raised while the CLI instantiates the model, before any training
     with pytest.raises(ValueError, match=r"unknown env 'NoSuchEnv-v0'.*gymnasium id"):
         main(["fit", "--config", RECIPE, *QUIET, "--model.init_args.env", "NoSuchEnv-v0"])
+
+
+def test_checkpoints_load_without_unpickling_by_default(tmp_path):
+    from rl4py.cli import _safe_checkpoint_loading
+
+    assert _safe_checkpoint_loading(["fit", "--config", "x.yaml"]) == [
+        "fit",
+        "--weights_only=true",
+        "--config",
+        "x.yaml",
+    ]
+    assert _safe_checkpoint_loading(["fit", "--weights_only", "false"]) == ["fit", "--weights_only", "false"]
+    assert _safe_checkpoint_loading(["--help"]) == ["--help"]
+    first = _fit("--trainer.max_steps", "6", "--trainer.default_root_dir", str(tmp_path))
+    path = tmp_path / "mid.ckpt"
+    first.trainer.save_checkpoint(path)
+    resumed = _fit("--trainer.max_steps", "12", "--ckpt_path", str(path))
+    assert resumed.trainer.global_step == 12 and resumed.model.env_frames == 2 * 32 * 32

@@ -150,23 +150,23 @@ class DQNConfig:
     extra: dict = field(default_factory=dict)
     """Free-form notes carried into the result (for benchmarks)."""
 
-    def check(self) -> None:
-        """Raises ``ValueError`` naming the first field outside its range."""
+    def check(self, owner: str = "DQNConfig") -> None:
+        """Raises ``ValueError`` naming ``owner`` and the first field outside its range."""
         positive = ("num_envs", "train_frequency", "gradient_steps", "total_frames", "buffer_size", "batch_size")
         for name in (*positive, "target_update_interval", "window"):
             if getattr(self, name) < 1:
-                raise ValueError(f"DQNConfig: {name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{owner}: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("learning_starts", "exploration_frames"):
             if getattr(self, name) < 0:
-                raise ValueError(f"DQNConfig: {name} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(f"{owner}: {name} must be >= 0, got {getattr(self, name)}")
         if self.num_envs * self.train_frequency > self.buffer_size:
             raise ValueError(
-                f"DQNConfig: one rollout of num_envs * train_frequency = {self.num_envs * self.train_frequency} "
+                f"{owner}: one rollout of num_envs * train_frequency = {self.num_envs * self.train_frequency} "
                 f"transitions must fit buffer_size = {self.buffer_size}"
             )
         if not 0.0 <= self.tau <= 1.0:
-            raise ValueError(f"DQNConfig: tau must be in [0, 1], got {self.tau}")
-        activation_class(self.activation, "DQNConfig")
+            raise ValueError(f"{owner}: tau must be in [0, 1], got {self.tau}")
+        activation_class(self.activation, owner)
 
 
 def train_dqn(

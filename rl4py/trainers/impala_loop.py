@@ -105,6 +105,7 @@ def train_impala(
         config.num_cells,
         masked=has_action_mask(env),
     )
+    actor, critic = actor.to(env.device), critic.to(env.device)
     behaviour = copy.deepcopy(actor).requires_grad_(False)
     vtrace = VTrace(config.gamma, config.rho_bar, config.c_bar, value_network=critic, actor=actor)
     advantage_keys = [keys.ADVANTAGE]

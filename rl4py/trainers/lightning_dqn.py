@@ -12,8 +12,7 @@ from rl4py.data import ReplayBuffer
 from rl4py.envs.factory import make_env
 from rl4py.losses.common import total_loss
 from rl4py.losses.target import polyak_update
-from rl4py.modules.qvalue import EpsilonGreedy
-from rl4py.trainers.dqn_loop import make_dqn_components, replay_keys
+from rl4py.trainers.dqn_loop import DQNConfig, make_dqn_components, replay_keys
 from rl4py.trainers.lightning_base import RolloutModule, should_log
 from rl4py.trainers.updates import num_threads
 
@@ -77,10 +76,12 @@ class DQNModule(RolloutModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        # the plain loop's checks, reported under this module's name
+        settings = {k: v for k, v in self.hparams.items() if k in DQNConfig.__dataclass_fields__}
+        DQNConfig(**{**settings, "num_cells": tuple(num_cells)}).check("DQNModule")
         torch.manual_seed(seed)
         probe = make_env(env, num_envs=1, **(env_kwargs or {}))
-        # the exploration policy built here is replaced in setup() by one seeded for the rank
-        self.actor, self.loss, _ = make_dqn_components(
+        self.actor, self.loss, policy = make_dqn_components(
             probe,
             tuple(num_cells),
             activation,
@@ -92,11 +93,13 @@ class DQNModule(RolloutModule):
             exploration_frames=exploration_frames,
             seed=seed,
         )
-        self._action_space = probe.single_action_space
+        # the exploration policy wraps self.actor; it is kept out of the submodules so that the
+        # state dict holds only the networks (its schedule and generator are per-rank checkpoint
+        # state, restored in load_extra_checkpoint_state); setup() seeds it for the rank
+        self.__dict__["policy"] = policy
         self._replay_keys = replay_keys(probe)
         probe.close()
         self.updates = 0
-        self.policy: EpsilonGreedy | None = None
         self.buffer = ReplayBuffer(buffer_size, seed=seed)
 
     def setup(self, stage: str) -> None:
@@ -104,19 +107,11 @@ class DQNModule(RolloutModule):
             return
         hp = self.hparams
         rank_seed = self.rank_seed
-        self.policy = EpsilonGreedy(
-            self._action_space,
-            eps_start=hp.eps_start,
-            eps_end=hp.eps_end,
-            annealing_steps=hp.exploration_frames,
-            generator=torch.Generator(device=self.device).manual_seed(rank_seed),
-            actor=self.actor,
-            action_mask_key=self.actor.action_mask_key,
-        )
+        self.policy.generator = torch.Generator(device=self.device).manual_seed(rank_seed)
         self.collector = SyncCollector(
             self.make_rank_env(), self.policy, hp.train_frequency, seed=rank_seed, return_same_td=True
         )
-        self.buffer = ReplayBuffer(hp.buffer_size, seed=rank_seed)
+        self.buffer = ReplayBuffer(hp.buffer_size, seed=rank_seed, device=self.device)
         torch.manual_seed(rank_seed)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -153,8 +148,8 @@ class DQNModule(RolloutModule):
     def extra_checkpoint_state(self) -> dict:
         return {
             "buffer": self.buffer.state_dict() if self.hparams.checkpoint_buffer else None,
-            "epsilon_steps": self.policy.steps if self.policy is not None else 0,
-            "exploration_rng": self.policy.generator.get_state() if self.policy is not None else None,
+            "epsilon_steps": self.policy.steps,
+            "exploration_rng": self.policy.generator.get_state(),
             "updates": self.updates,
         }
 
@@ -162,6 +157,5 @@ class DQNModule(RolloutModule):
         if state["buffer"] is not None:
             self.buffer.load_state_dict(state["buffer"])
         self.policy.steps = int(state["epsilon_steps"])
-        if state["exploration_rng"] is not None:
-            self.policy.generator.set_state(state["exploration_rng"])
+        self.policy.generator.set_state(state["exploration_rng"])
         self.updates = int(state["updates"])

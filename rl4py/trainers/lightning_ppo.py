@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -137,7 +138,8 @@ class PPOModule(RolloutModule):
                 f"PPOModule: anneal_lr=True decays the learning rate over the Trainer's max_steps; "
                 f"set max_steps >= 1 (got {max_steps})"
             )
-        rollouts = max(1, max_steps // (hp.epochs * hp.num_minibatches))
+        # Lightning stops after the training step that reaches max_steps: whole rollouts, rounded up
+        rollouts = math.ceil(max_steps / (hp.epochs * hp.num_minibatches))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_linear_decay, total=rollouts))
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 

@@ -115,6 +115,7 @@ def train_ppo(
         masked=has_action_mask(env),
         init_log_std=config.init_log_std,
     )
+    actor, critic = actor.to(env.device), critic.to(env.device)
     estimator = make_estimator(config, actor, critic)
     loss = PPOLoss(
         actor,

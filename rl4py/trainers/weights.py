@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -10,8 +11,21 @@ from torch import nn
 __all__ = ["load_weights", "save_weights"]
 
 
+_ALIASES = "rl4py.aliases"
+
+
+def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensor entries of ``module.state_dict()`` (non-tensor extra state, such as an
+    exploration schedule, is not a weight)."""
+    return {key: value for key, value in module.state_dict().items() if isinstance(value, torch.Tensor)}
+
+
 def save_weights(module: nn.Module, path: str | Path) -> Path:
     """Writes ``module.state_dict()`` to a ``.safetensors`` file (tensors only, no pickled code).
+
+    A tensor reachable under several names (a LightningModule's ``actor.*`` is also its
+    ``loss.actor.*``) is stored once; the file's metadata maps the other names to it, and
+    :func:`load_weights` restores them. Non-tensor state (an exploration schedule) is left out.
 
     Args:
         module: any module (a policy, a LightningModule, a loss holding actor and critic).
@@ -30,34 +44,53 @@ def save_weights(module: nn.Module, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
-    tensors = {key: value.detach().contiguous() for key, value in module.state_dict().items()}
-    save_file(tensors, str(path))
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    storages: set[tuple] = set()
+    for key, value in _weights(module).items():
+        storage = (value.device, value.untyped_storage().data_ptr())
+        view = (*storage, value.storage_offset(), value.shape, value.stride())
+        if view in seen and value.numel() > 0:  # the same tensor under another name
+            aliases[key] = seen[view]
+            continue
+        seen[view] = key
+        # another view of a storage already written must be copied (safetensors refuses shared memory)
+        tensors[key] = value.detach().clone() if storage in storages else value.detach().contiguous()
+        storages.add(storage)
+    save_file(tensors, str(path), metadata={_ALIASES: json.dumps(aliases)} if aliases else None)
     return path
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
-            from safetensors.torch import load_file
+            from safetensors import safe_open
         except ImportError as error:
             raise ImportError(
                 "load_weights needs safetensors for .safetensors files: pip install safetensors"
             ) from error
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as file:
+            state = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 - not a dict
+            aliases = json.loads((file.metadata() or {}).get(_ALIASES, "{}"))
+        for alias, key in aliases.items():
+            state[alias] = state[key]
+        return state
     # a checkpoint a user may have downloaded: never unpickle arbitrary objects
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ValueError(f"load_weights: {path} holds a {type(state).__name__}, expected a state dict")
-    return state
+    return {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
 
 
 def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
     """Loads weights from a ``.safetensors`` file, a ``torch.save``-d state dict or a Lightning checkpoint.
 
-    Every key must match, with the same shapes: a checkpoint of another architecture fails with
-    a message listing the missing, unexpected and mis-shaped keys, and loads nothing.
+    Every tensor key must match, with the same shapes: a checkpoint of another architecture fails
+    with a message listing the missing, unexpected and mis-shaped keys, and loads nothing.
+    Non-tensor state (an exploration schedule's ``_extra_state``) is not a weight and stays as is.
 
     Args:
         module: the module to fill, in place.
@@ -71,7 +104,7 @@ def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
     """
     path = Path(path)
     state = _read(path)
-    own = module.state_dict()
+    own = _weights(module)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(
@@ -91,5 +124,6 @@ def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
             f"load_weights: {path} was saved from another architecture than {type(module).__name__}: "
             + "; ".join(parts)
         )
-    module.load_state_dict(state)
+    # strict=False only lets the non-tensor extra state through: every tensor key was checked above
+    module.load_state_dict(state, strict=False)
     return module

@@ -65,3 +65,27 @@ def test_masked_env_stores_masks_and_never_picks_a_forbidden_action():
     assert model.loss.next_action_mask_key == ("next", "action_mask")
     sample = model.buffer.sample(4)
     assert sample.get(("next", "action_mask")).dtype == torch.bool
+
+
+def test_bad_settings_fail_at_construction_naming_the_module():
+    import pytest
+
+    with pytest.raises(ValueError, match="DQNModule: gradient_steps must be >= 1, got 0"):
+        DQNModule(gradient_steps=0)
+    with pytest.raises(ValueError, match="DQNModule: one rollout of num_envs \\* train_frequency = 64"):
+        DQNModule(num_envs=16, train_frequency=4, buffer_size=32)
+
+
+def test_weights_export_and_checkpoint_load_into_a_fresh_module(tmp_path):
+    from rl4py.trainers.weights import load_weights, save_weights
+
+    model = DQNModule(**SMALL)
+    trainer = _trainer(4)
+    trainer.fit(model)
+    path = tmp_path / "dqn.ckpt"
+    trainer.save_checkpoint(path)
+    fresh = load_weights(DQNModule(**SMALL, seed=3), path)  # the Lightning checkpoint, weights_only=True
+    exported = load_weights(DQNModule(**SMALL, seed=4), save_weights(model, tmp_path / "dqn"))
+    for other in (fresh, exported):
+        for (name, a), b in zip(model.state_dict().items(), other.state_dict().values()):
+            assert torch.equal(a, b), name

@@ -42,3 +42,25 @@ def test_torch_checkpoints_load_with_weights_only(tmp_path):
     torch.save({"state_dict": actor.state_dict(), "payload": Evil()}, tmp_path / "evil.ckpt")
     with pytest.raises(Exception, match="[Ww]eights only|weights_only|Unsupported global"):
         load_weights(fresh, tmp_path / "evil.ckpt")
+
+
+def test_modules_holding_one_network_under_several_names_round_trip(tmp_path):
+    from rl4py.trainers.lightning_impala import ImpalaModule
+    from rl4py.trainers.lightning_ppo import PPOModule
+
+    for cls in (PPOModule, ImpalaModule):
+        model = cls(num_envs=4, rollout_length=8, num_minibatches=1, seed=0)
+        # actor.* is also loss.actor.* and value_estimator's networks: stored once, restored under every name
+        path = save_weights(model, tmp_path / cls.__name__)
+        fresh = load_weights(cls(num_envs=4, rollout_length=8, num_minibatches=1, seed=1), path)
+        for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+            assert torch.equal(a, b), f"{cls.__name__}: {name}"
+
+
+def test_non_tensor_extra_state_is_not_a_weight(tmp_path):
+    from rl4py.modules.qvalue import EpsilonGreedy, make_q_network
+
+    policy = EpsilonGreedy(2, generator=0, actor=make_q_network(4, 2))
+    fresh = EpsilonGreedy(2, generator=1, actor=make_q_network(4, 2))
+    load_weights(fresh, save_weights(policy, tmp_path / "eps"))
+    assert torch.equal(fresh.actor.network[0].weight, policy.actor.network[0].weight)
