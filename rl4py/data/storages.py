@@ -329,13 +329,24 @@ class TensorStorage:
             state: a :meth:`state_dict` of a storage with the same capacity.
 
         Raises:
-            ValueError: the capacity differs, or the storage is already allocated with other
-                keys, per-item shapes or dtypes.
+            ValueError: the capacity differs, the counters are out of range, an entry does not
+                hold ``size`` rows, or the storage is already allocated with other keys, per-item
+                shapes or dtypes.
         """
         name = f"{type(self).__name__}.load_state_dict"
         if state["capacity"] != self.capacity:
             raise ValueError(f"{name}: the state has capacity {state['capacity']}, this storage {self.capacity}")
         size, cursor, contents = int(state["size"]), int(state["cursor"]), state["contents"]
+        if not (0 <= size <= self.capacity and 0 <= cursor < self.capacity):
+            raise ValueError(
+                f"{name}: the state has size {size} and cursor {cursor}; expected 0 <= size <= {self.capacity} "
+                f"and 0 <= cursor < {self.capacity}"
+            )
+        if contents is not None:
+            rows = {key: value.shape[0] if value.dim() else None for key, value in contents.items()}
+            wrong = {key: n for key, n in rows.items() if n != size}
+            if wrong:
+                raise ValueError(f"{name}: the state has size {size} but the entries hold {wrong} rows")
         if contents is None:
             if self._data is not None:
                 raise ValueError(f"{name}: the state holds no items, but this storage is allocated with {self.spec}")

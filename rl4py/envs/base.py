@@ -246,6 +246,11 @@ class EnvBase(ABC):
             u = torch.rand(self._action_shape, generator=generator, device=self.device)
             return (u * nvec).long().clamp_max(nvec - 1) + torch.as_tensor(space.start, device=self.device)
         if isinstance(space, gym.spaces.Box):
+            if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+                raise ValueError(
+                    f"{self.name}: rand_action needs finite bounds to sample uniformly, got {space}; "
+                    "pass a policy to the collector instead of None"
+                )
             low = torch.as_tensor(space.low, device=self.device)
             high = torch.as_tensor(space.high, device=self.device)
             u = torch.rand(self._action_shape, generator=generator, device=self.device)

@@ -318,3 +318,13 @@ def test_memmap_path_not_a_storage(tmp_path) -> None:
     (tmp_path / "other.txt").write_text("not a buffer")
     with pytest.raises(ValueError, match=r"non-empty directory without rl4py_storage.json"):
         MemmapStorage(4, tmp_path)
+
+
+def test_load_state_dict_refuses_inconsistent_counters_and_rows() -> None:
+    storage = TensorStorage(4)
+    storage.write(items(0, 2))
+    state = storage.state_dict()
+    with pytest.raises(ValueError, match=r"size 9 and cursor 2; expected 0 <= size <= 4"):
+        TensorStorage(4).load_state_dict({**state, "size": 9})
+    with pytest.raises(ValueError, match=r"size 3 but the entries hold \{'id': 2, "):
+        TensorStorage(4).load_state_dict({**state, "size": 3})  # would broadcast row 0 over row 2

@@ -319,3 +319,23 @@ def test_seeding_reproducible() -> None:
     torch.manual_seed(0)
     e = GymEnv("CartPole-v1", num_envs=3).reset()["observation"]
     assert torch.equal(d, e)
+
+
+def test_rand_action_on_an_unbounded_box_is_an_error_not_nan():
+    import gymnasium as gym
+    import numpy as np
+
+    from rl4py import GymEnv
+
+    class Unbounded(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(1, np.float32), 0.0, False, False, {}
+
+    with pytest.raises(ValueError, match="rand_action needs finite bounds"):
+        GymEnv(Unbounded).rand_action()
