@@ -181,6 +181,17 @@ class EnvBase(ABC):
                     f"{self.name}: 'action' has dtype {action.dtype}, expected a floating dtype for {space}"
                 )
             check_finite(self.name, keys.ACTION, action)
+        elif isinstance(space, gym.spaces.MultiBinary):
+            if action.is_floating_point() or action.is_complex():
+                raise TypeError(
+                    f"{self.name}: 'action' has dtype {action.dtype}, expected an integer or bool dtype for {space}"
+                )
+            if action.dtype != torch.bool and not bool(((action == 0) | (action == 1)).all()):
+                bad = ((action != 0) & (action != 1)).nonzero()[0].tolist()
+                raise ValueError(
+                    f"{self.name}: 'action' holds {action[tuple(bad)].item()} at index {bad}, expected 0 or 1 "
+                    f"for {space}"
+                )
 
     def _action_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         if getattr(self, "_bounds", None) is None:
@@ -255,6 +266,8 @@ class EnvBase(ABC):
             high = torch.as_tensor(space.high, device=self.device)
             u = torch.rand(self._action_shape, generator=generator, device=self.device)
             return low + u * (high - low)
+        if isinstance(space, gym.spaces.MultiBinary):
+            return torch.randint(0, 2, self._action_shape, generator=generator, device=self.device)
         raise TypeError(f"{self.name}: rand_action does not support action space {space}")
 
     # ------------------------------------------------------------ checkpoint

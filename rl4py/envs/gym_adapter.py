@@ -87,9 +87,10 @@ class GymEnv(EnvBase):
     converted to numpy arrays of the action space's dtype for gymnasium (a copy: the env may
     change it in place without touching the stored ``"action"``).
 
-    Action spaces: ``Discrete`` (``[B]`` int64), ``MultiDiscrete`` (``[B, H]`` int64) and ``Box``
-    (``[B, *shape]`` float). ``Box`` actions are passed on unclipped: the gymnasium env clips them
-    if it does (as ``Pendulum-v1`` does); the stored ``"action"`` is never changed.
+    Action spaces: ``Discrete`` (``[B]`` int64), ``MultiDiscrete`` (``[B, H]`` int64),
+    ``MultiBinary`` (``[B, n]`` of 0/1, any integer or bool dtype) and ``Box`` (``[B, *shape]``
+    float). ``Box`` actions are passed on unclipped: the gymnasium env clips them if it does (as
+    ``Pendulum-v1`` does); the stored ``"action"`` is never changed.
 
     ``Dict`` observation spaces (flat: no nested ``Dict``/``Tuple``) give one entry per key:
     ``("observation", name)`` when the ``Dict`` has no ``"observation"`` entry; otherwise the

@@ -468,3 +468,31 @@ def test_collector_restored_over_a_gym_env_resets_it_and_warns() -> None:
         fresh.load_state_dict(state)
     assert fresh.frames == 16
     assert fresh.rollout().batch_size == (2, 8)  # runs (the old code stepped an env that was never reset)
+
+
+class SwitchesEnv(gym.Env):
+    """MultiBinary(3) actions; reward = number of switches on; one step per episode."""
+
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.MultiBinary(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        assert action.dtype == np.int8 and set(np.unique(action)) <= {0, 1}
+        return np.zeros(1, np.float32), float(action.sum()), True, False, {}
+
+
+def test_multi_binary_actions_are_checked_sampled_and_stepped() -> None:
+    env = GymEnv(SwitchesEnv, num_envs=4)
+    env.reset(seed=0)
+    action = env.rand_action(torch.Generator().manual_seed(0))
+    assert action.shape == (4, 3) and set(action.unique().tolist()) <= {0, 1}
+    out = env.step_tensors(action)
+    assert out.next["reward"].squeeze(-1).tolist() == action.sum(-1).float().tolist()
+    with pytest.raises(ValueError, match="holds 2 at index .* expected 0 or 1"):
+        env.step_tensors(torch.full((4, 3), 2))
+    with pytest.raises(TypeError, match="expected an integer or bool dtype"):
+        env.step_tensors(torch.zeros(4, 3))
