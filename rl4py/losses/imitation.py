@@ -375,13 +375,24 @@ class PolicyDistillationLoss(LossModule):
         """Computes the loss on a batch of states ``td`` (any batch shape)."""
         fn = "PolicyDistillationLoss"
         if self.teacher is not None:
-            with torch.no_grad():
-                teacher_logits = _categorical_logits(fn, self.teacher.get_dist(td), "teacher")
+            was_training = self.teacher.training
+            self.teacher.eval()  # a frozen teacher: no dropout, no batch-norm statistics updates
+            try:
+                with torch.no_grad():
+                    teacher_logits = _categorical_logits(fn, self.teacher.get_dist(td), "teacher")
+            finally:
+                self.teacher.train(was_training)
         else:
             teacher_logits = self._require(
                 td, self.teacher_logits_key, "running the teacher over the batch (or pass teacher= to the loss)"
             )
-        student_logits = _categorical_logits(fn, self.student.get_dist(td), "student")
+        student_dist = self.student.get_dist(td)
+        student_logits = _categorical_logits(fn, student_dist, "student")
+        mask = getattr(student_dist, "mask", None)
+        if mask is not None:
+            # stored teacher logits are the network's raw outputs (the mask is applied by the
+            # distribution): without the mask they would put mass where the student has none (KL = inf)
+            teacher_logits = teacher_logits.masked_fill(~mask, float("-inf"))
         loss = policy_distillation_loss(
             teacher_logits,
             student_logits,

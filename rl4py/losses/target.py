@@ -15,6 +15,15 @@ def _check_pairs(kind: str, target: list[tuple[str, torch.Tensor]], source: list
             "expected two modules of the same architecture"
         )
     for (t_name, t), (s_name, s) in zip(target, source):
+        if t_name != s_name:
+            raise ValueError(
+                f"polyak_update: the {kind} pair {t_name!r} (target) with {s_name!r} (source); expected two "
+                "modules of the same architecture with the same names (a copy.deepcopy of the source)"
+            )
+        if t.dtype != s.dtype:
+            raise ValueError(
+                f"polyak_update: {kind[:-1]} {t_name!r} of target is {t.dtype}, source {s.dtype}; expected one dtype"
+            )
         if t.shape != s.shape:
             raise ValueError(
                 f"polyak_update: {kind[:-1]} {t_name!r} of target has shape {tuple(t.shape)}, "

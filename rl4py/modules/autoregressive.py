@@ -174,8 +174,10 @@ class AutoRegressiveActor(TensorDictModuleBase):
         dist = self.get_dist(td)
         mode = interaction_type()
         action = dist.sample() if mode is None or mode == InteractionType.RANDOM else dist.mode
-        # the sampling pass already built every head's distribution for this action
-        log_prob = sum(d.log_prob(action[..., k]) for k, d in enumerate(dist._head_dists))
+        if torch.is_grad_enabled():  # sampling runs without gradient: re-run the heads for a differentiable log-prob
+            log_prob = dist.log_prob(action)
+        else:  # collection: the sampling pass already built every head's distribution for this action
+            log_prob = sum(d.log_prob(action[..., k]) for k, d in enumerate(dist._head_dists))
         td.set(self.action_key, action)
         td.set(self.log_prob_key, log_prob.unsqueeze(-1))
         return td

@@ -63,7 +63,9 @@ class FiLM(nn.Module):
         if context.dim() < 1 or context.shape[-1] != self.context_dim:
             raise ValueError(f"FiLM: context must have shape [*B, {self.context_dim}], got {tuple(context.shape)}")
         n_batch = context.dim() - 1
-        dim = self.dim % x.dim() if x.dim() else 0
+        if not -x.dim() <= self.dim < x.dim():
+            raise ValueError(f"FiLM: dim={self.dim} is out of range for x of shape {tuple(x.shape)}")
+        dim = self.dim % x.dim()
         if x.dim() <= n_batch or x.shape[:n_batch] != context.shape[:-1] or dim < n_batch:
             raise ValueError(
                 f"FiLM: x must start with the context's batch dims {tuple(context.shape[:-1])} followed by the "

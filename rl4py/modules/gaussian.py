@@ -19,7 +19,7 @@ class GaussianParams(nn.Module):
       standard deviation is a state-independent parameter ``[d]`` initialised to
       ``init_log_std``.
     - ``"output"``: the network outputs ``[*B, 2d]``, the means then the log standard
-      deviations.
+      deviations, offset by ``init_log_std`` (so a small-gain output layer starts there too).
 
     The log-std is clamped to ``[-5, 2]`` by the distribution, not here.
 
@@ -27,7 +27,8 @@ class GaussianParams(nn.Module):
         network: maps observations to ``[*B, d]`` (separate) or ``[*B, 2d]`` (output).
         action_dim: ``d``.
         log_std_mode: ``"separate"`` or ``"output"``.
-        init_log_std: initial value of the separate log-std parameter.
+        init_log_std: initial value of the separate log-std parameter; in ``"output"`` mode, a
+            constant added to the network's log-std outputs.
 
     Examples:
         >>> params = GaussianParams(nn.Linear(3, 1), action_dim=1)
@@ -51,6 +52,7 @@ class GaussianParams(nn.Module):
         self.network = network
         self.action_dim = action_dim
         self.log_std_mode = log_std_mode
+        self.init_log_std = float(init_log_std)
         if log_std_mode == "separate":
             self.log_std = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
 
@@ -64,5 +66,5 @@ class GaussianParams(nn.Module):
             )
         if self.log_std_mode == "output":
             loc, log_std = out.split(self.action_dim, dim=-1)
-            return loc, log_std
+            return loc, log_std + self.init_log_std if self.init_log_std else log_std
         return out, self.log_std.expand_as(out)

@@ -403,6 +403,7 @@ def make_recurrent_actor_critic(
     head_cells: Sequence[int] = (64,),
     activation: type[nn.Module] = Tanh,
     recurrent_critic: bool = True,
+    critic_cells: Sequence[int] = (64, 64),
     masked: bool = False,
     log_std_mode: str = "separate",
     init_log_std: float = 0.0,
@@ -426,6 +427,8 @@ def make_recurrent_actor_critic(
         head_cells: hidden sizes of the MLP after the core.
         activation: hidden activation of the MLPs.
         recurrent_critic: give the critic its own core (else a feed-forward MLP on the observation).
+        critic_cells: hidden sizes of that feed-forward critic (``recurrent_critic=False`` only; a
+            recurrent critic mirrors the actor: ``encoder_cells``, core, ``head_cells``).
         masked, log_std_mode, init_log_std, tanh_squash: as :func:`~rl4py.modules.make_actor_critic`.
 
     Returns:
@@ -472,7 +475,7 @@ def make_recurrent_actor_critic(
         )
     else:
         critic = TensorDictModule(
-            MLP(obs_size, 1, (64, 64), activation, output_gain=1.0),
+            MLP(obs_size, 1, tuple(critic_cells), activation, output_gain=1.0),
             in_keys=[keys.OBSERVATION],
             out_keys=[keys.STATE_VALUE],
         )

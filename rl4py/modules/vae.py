@@ -126,7 +126,9 @@ class BetaVAE(nn.Module):
             and ``"latent" [*B, latent_dim]``.
         """
         mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        # drawn on the generator's device (a CPU generator with a CUDA model), then moved
+        noise_device = mu.device if generator is None else generator.device
+        eps = torch.randn(mu.shape, generator=generator, device=noise_device, dtype=mu.dtype).to(mu.device)
         z = torch.addcmul(mu, (0.5 * logvar).exp(), eps)
         return TensorDict(
             {"reconstruction": self.decoder(z), "mu": mu, "logvar": logvar, "latent": z},

@@ -514,3 +514,37 @@ def test_distilled_student_matches_the_teacher_distribution(teacher):
     assert initial_kl > 0.3
     assert out["kl"].item() < 0.05, f"KL(teacher || student) = {out['kl'].item():.4f} on held-out states"
     assert out["agreement"].item() > 0.95
+
+
+def test_distilling_from_a_masked_teachers_stored_logits_is_finite_and_equals_the_live_teacher():
+    import gymnasium as gym
+
+    from rl4py.modules import make_actor_critic
+
+    torch.manual_seed(0)
+    space_obs, space_act = gym.spaces.Box(-1.0, 1.0, (4,)), gym.spaces.Discrete(3)
+    teacher, _ = make_actor_critic(space_obs, space_act, masked=True)
+    student, _ = make_actor_critic(space_obs, space_act, masked=True)
+    td = TensorDict(
+        {"observation": torch.randn(6, 4), "action_mask": torch.tensor([[True, True, False]] * 6)}, batch_size=[6]
+    )
+    with torch.no_grad():
+        teacher(td)  # stores the network's raw "logits" (the mask is the distribution's)
+    live = PolicyDistillationLoss(student, teacher=teacher)(td)
+    stored = PolicyDistillationLoss(student, teacher_logits_key="logits")(td)
+    assert torch.isfinite(stored["loss_distillation"]) and torch.isfinite(stored["kl"])
+    torch.testing.assert_close(stored["loss_distillation"], live["loss_distillation"])
+
+
+def test_teacher_runs_in_eval_mode_and_keeps_its_mode():
+    from torch import nn
+
+    torch.manual_seed(0)
+    teacher = ProbabilisticActor(nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.9), nn.Linear(8, 2)))
+    student, _ = make_discrete_actor_critic(4, 2)
+    td = TensorDict({"observation": torch.randn(16, 4)}, batch_size=[16])
+    loss = PolicyDistillationLoss(student, teacher=teacher)
+    teacher.train()
+    first, second = loss(td)["loss_distillation"], loss(td)["loss_distillation"]
+    assert torch.equal(first, second)  # dropout would make two calls differ
+    assert teacher.training

@@ -73,3 +73,12 @@ def test_bad_tau_and_same_module_raise():
         polyak_update(copy.deepcopy(net), net, 1.5)
     with pytest.raises(ValueError, match="same module"):
         polyak_update(net, net, 0.5)
+
+
+def test_mismatched_dtypes_or_names_are_refused():
+    online = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="is torch.bfloat16, source torch.float32"):
+        polyak_update(copy.deepcopy(online).to(torch.bfloat16), online, 0.5)
+    renamed = nn.ModuleDict({"layer": nn.Linear(4, 2)})
+    with pytest.raises(ValueError, match="pair 'layer.weight' \\(target\\) with 'weight'"):
+        polyak_update(renamed, online, 0.5)

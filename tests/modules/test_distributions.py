@@ -254,3 +254,29 @@ def test_rsample_and_log_prob_is_exact_where_tanh_saturates():
     torch.testing.assert_close(action, torch.tanh(u))
     # away from saturation both paths agree
     torch.testing.assert_close(dist.log_prob(action)[2], log_prob[2], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["separate", "output"])
+def test_init_log_std_sets_the_starting_log_std_in_both_modes(mode):
+    import gymnasium as gym
+
+    from rl4py.modules import make_actor_critic
+
+    torch.manual_seed(0)
+    actor, _ = make_actor_critic(
+        gym.spaces.Box(-1.0, 1.0, (3,)), gym.spaces.Box(-1.0, 1.0, (2,)), log_std_mode=mode, init_log_std=-1.5
+    )
+    td = actor(TensorDict({"observation": torch.randn(32, 3)}, batch_size=[32]))
+    assert td["log_std"].mean().item() == pytest.approx(-1.5, abs=0.01)
+
+
+def test_autoregressive_actor_log_prob_has_a_gradient_outside_inference():
+    from rl4py.modules import MLP
+
+    torch.manual_seed(0)
+    actor = AutoRegressiveActor(MLP(4, 16, num_cells=(16,)), 16, nvec=[3, 2])
+    td = actor(TensorDict({"observation": torch.randn(5, 4)}, batch_size=[5]))
+    assert td["action_log_prob"].requires_grad
+    torch.testing.assert_close(td["action_log_prob"].squeeze(-1), actor.get_dist(td).log_prob(td["action"]))
+    with torch.no_grad():
+        assert not actor(td.exclude("action", "action_log_prob"))["action_log_prob"].requires_grad

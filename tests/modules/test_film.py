@@ -87,3 +87,8 @@ def test_film_errors_name_argument_expected_and_received():
         film(torch.randn(2, 6), torch.randn(3, 4))
     with pytest.raises(ValueError, match="context_dim and feature_dim must be >= 1"):
         FiLM(0, 6)
+
+
+def test_out_of_range_dim_is_an_error_not_a_wrap_around():
+    with pytest.raises(ValueError, match="dim=-5 is out of range"):
+        FiLM(8, 5, dim=-5)(torch.randn(4, 16, 5, 5), torch.randn(4, 8))
