@@ -6,13 +6,14 @@ from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
 from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, train_recurrent_ppo
-from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
     "DQNConfig",
     "EpisodeTracker",
+    "ProgressReporter",
     "ImpalaConfig",
     "PPOConfig",
     "RecurrentPPOConfig",

@@ -21,7 +21,7 @@ from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
 from rl4py.modules.activations import activation_class
 from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, make_q_network
-from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import num_threads
 
 __all__ = ["DQNConfig", "make_q_network", "train_dqn"]
@@ -225,7 +225,7 @@ def train_dqn(
     )
     buffer = ReplayBuffer(config.buffer_size, seed=config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
-    history: list[dict] = []
+    reporter = ProgressReporter(progress, progress_every, start)
     last: TensorDictBase | None = None
     updates = iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
@@ -247,19 +247,14 @@ def train_dqn(
                     if updates % config.target_update_interval == 0:
                         polyak_update(loss.target_network, actor, config.tau)
             last = out
-        if progress is not None and iteration % progress_every == 0:
-            seconds = time.perf_counter() - start
-            line = {
-                "frames": collector.frames,
-                "seconds": seconds,
-                "steps_per_second": collector.frames / seconds,
-                "updates": updates,
-                "epsilon": policy.epsilon,
-                "mean_return": tracker.mean_return,
-                **({k: float(v) for k, v in last.detach().items()} if last is not None else {}),
-            }
-            history.append(line)
-            progress(line)
+        reporter.maybe_report(
+            iteration,
+            collector.frames,
+            tracker.mean_return,
+            last.detach() if last is not None else None,
+            updates=updates,
+            epsilon=policy.epsilon,
+        )
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,
@@ -267,6 +262,6 @@ def train_dqn(
         mean_return=tracker.mean_return,
         iterations=iteration,
         modules={"actor": actor, "loss": loss},
-        history=history,
+        history=reporter.history,
         updates=updates,
     )

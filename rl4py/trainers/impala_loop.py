@@ -16,7 +16,7 @@ from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.modules.actor_critic import make_actor_critic
-from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values.upgo import UPGO
 from rl4py.values.vtrace import VTrace
@@ -130,7 +130,7 @@ def train_impala(
     # learner weights after each update; the behaviour policy loads the one `policy_lag` updates back
     snapshots: deque[dict] = deque([copy.deepcopy(actor.state_dict())], maxlen=config.policy_lag + 1)
     tracker = EpisodeTracker(config.window, config.target_return)
-    history: list[dict] = []
+    reporter = ProgressReporter(progress, progress_every, start)
     updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
@@ -153,17 +153,7 @@ def train_impala(
             updates += config.epochs * config.num_minibatches
         snapshots.append(copy.deepcopy(actor.state_dict()))
         behaviour.load_state_dict(snapshots[0])
-        if progress is not None and iteration % progress_every == 0:
-            seconds = time.perf_counter() - start
-            line = {
-                "frames": collector.frames,
-                "seconds": seconds,
-                "steps_per_second": collector.frames / seconds,
-                "mean_return": tracker.mean_return,
-                **{k: float(v) for k, v in stats.items()},
-            }
-            history.append(line)
-            progress(line)
+        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,
@@ -172,5 +162,5 @@ def train_impala(
         iterations=iteration,
         updates=updates,
         modules={"actor": actor, "critic": critic, "behaviour": behaviour},
-        history=history,
+        history=reporter.history,
     )

@@ -14,7 +14,7 @@ from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
 from rl4py.modules.actor_critic import make_actor_critic
-from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values import GAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
@@ -133,7 +133,7 @@ def train_ppo(
     )
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
-    history: list[dict] = []
+    reporter = ProgressReporter(progress, progress_every, start)
     updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
@@ -156,17 +156,7 @@ def train_ppo(
                 generator=shuffle,
             )
             updates += config.epochs * config.num_minibatches
-        if progress is not None and iteration % progress_every == 0:
-            seconds = time.perf_counter() - start
-            line = {
-                "frames": collector.frames,
-                "seconds": seconds,
-                "steps_per_second": collector.frames / seconds,
-                "mean_return": tracker.mean_return,
-                **{k: float(v) for k, v in stats.items()},
-            }
-            history.append(line)
-            progress(line)
+        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,
@@ -175,7 +165,7 @@ def train_ppo(
         iterations=iteration,
         updates=updates,
         modules={"actor": actor, "critic": critic},
-        history=history,
+        history=reporter.history,
     )
 
 

@@ -29,7 +29,7 @@ from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
 from rl4py.trainers.ppo_loop import PPOConfig, make_estimator
-from rl4py.trainers.tracking import EpisodeTracker, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 
 __all__ = ["RecurrentPPOConfig", "train_recurrent_ppo"]
@@ -123,7 +123,7 @@ def train_recurrent_ppo(
     )
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
-    history: list[dict] = []
+    reporter = ProgressReporter(progress, progress_every, start)
     updates = 0
     iteration = 0
     for iteration, rollout in enumerate(collector, start=1):
@@ -148,17 +148,7 @@ def train_recurrent_ppo(
                 chunk_length=config.chunk_length,
             )
             updates += config.epochs * config.num_minibatches
-        if progress is not None and iteration % progress_every == 0:
-            seconds = time.perf_counter() - start
-            line = {
-                "frames": collector.frames,
-                "seconds": seconds,
-                "steps_per_second": collector.frames / seconds,
-                "mean_return": tracker.mean_return,
-                **{k: float(v) for k, v in stats.items()},
-            }
-            history.append(line)
-            progress(line)
+        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,
@@ -167,5 +157,5 @@ def train_recurrent_ppo(
         iterations=iteration,
         updates=updates,
         modules={"policy": policy, "actor": actor, "critic": critic},
-        history=history,
+        history=reporter.history,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +12,7 @@ from tensordict import TensorDictBase
 
 from rl4py.collectors.sync import finished_episodes
 
-__all__ = ["EpisodeTracker", "TrainResult"]
+__all__ = ["EpisodeTracker", "ProgressReporter", "TrainResult"]
 
 
 class EpisodeTracker:
@@ -49,6 +51,52 @@ class EpisodeTracker:
             and len(self.recent) == self.window
             and self.mean_return >= self.target_return
         )
+
+
+class ProgressReporter:
+    """Calls ``progress`` every ``every`` iterations with a dict of measurements, and keeps them.
+
+    Each dict holds ``frames``, ``seconds`` (since ``start``, a ``time.perf_counter()`` value),
+    ``steps_per_second``, the trainer's extra numbers, ``mean_return`` and every field of the
+    last update's stats (as floats). :attr:`history` lists them for the
+    :class:`TrainResult`.
+
+    Args:
+        progress: the callback, or ``None`` for no reports.
+        every: iterations between reports (>= 1).
+        start: the trainer's start time.
+    """
+
+    def __init__(self, progress: Callable[[dict], None] | None, every: int, start: float) -> None:
+        if every < 1:
+            raise ValueError(f"ProgressReporter: progress_every must be >= 1, got {every}")
+        self.progress = progress
+        self.every = every
+        self.start = start
+        self.history: list[dict] = []
+
+    def maybe_report(
+        self,
+        iteration: int,
+        frames: int,
+        mean_return: float,
+        stats: TensorDictBase | None = None,
+        **extra: float,
+    ) -> None:
+        """Reports on iterations that are multiples of ``every`` (when there is a callback)."""
+        if self.progress is None or iteration % self.every:
+            return
+        seconds = time.perf_counter() - self.start
+        line = {
+            "frames": frames,
+            "seconds": seconds,
+            "steps_per_second": frames / seconds,
+            **extra,
+            "mean_return": mean_return,
+            **({k: float(v) for k, v in stats.items()} if stats is not None else {}),
+        }
+        self.history.append(line)
+        self.progress(line)
 
 
 @dataclass

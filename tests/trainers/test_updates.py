@@ -74,3 +74,25 @@ def test_single_minibatch_skips_shuffle_but_matches_shuffled_full_batch():
     opt_b.step()
     for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
         torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)
+
+
+def test_progress_reporter_reports_every_n_iterations_with_stats_and_extras():
+    import time
+
+    from tensordict import TensorDict
+
+    from rl4py.trainers import ProgressReporter
+
+    lines = []
+    reporter = ProgressReporter(lines.append, every=2, start=time.perf_counter())
+    stats = TensorDict({"loss_x": torch.tensor(0.5)}, batch_size=[])
+    for iteration in range(1, 6):
+        reporter.maybe_report(iteration, frames=100 * iteration, mean_return=float(iteration), stats=stats, epsilon=0.1)
+    assert [line["frames"] for line in lines] == [200, 400] and reporter.history == lines
+    assert lines[0]["loss_x"] == 0.5 and lines[0]["epsilon"] == 0.1 and lines[1]["mean_return"] == 4.0
+    assert lines[0]["steps_per_second"] > 0
+    silent = ProgressReporter(None, every=1, start=0.0)
+    silent.maybe_report(1, 10, 0.0)
+    assert silent.history == []
+    with pytest.raises(ValueError, match="progress_every must be >= 1"):
+        ProgressReporter(print, every=0, start=0.0)
