@@ -36,6 +36,7 @@ _LIGHTNING = {
     "RolloutModule": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
+    "EvaluationCallback": "rl4py.trainers.lightning_callbacks",
 }
 
 
