@@ -94,7 +94,11 @@ class SyncCollector:
         return self.env.num_envs * self.rollout_length
 
     def reset(self, seed: int | None = None) -> None:
-        """Resets the env (and the episode statistics); the next rollout starts new episodes."""
+        """Resets the env (and the episode statistics); the next rollout starts new episodes.
+
+        ``seed=None`` reseeds with the collector's own ``seed``, so every such reset starts from
+        the same states (the first rollout's reset does this); pass a seed for other starts.
+        """
         self._root = self.env.reset_tensors(self.seed if seed is None else seed)
         if self.recurrent:
             self._reset_recurrent_state()
