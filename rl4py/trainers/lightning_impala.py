@@ -6,32 +6,22 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections.abc import Iterator, Sequence
 
-import torch
-from tensordict.nn import TensorDictModuleBase
+from torch import nn
 
-from rl4py.collectors.sync import SyncCollector
-from rl4py.envs.action_masks import has_action_mask
-from rl4py.envs.factory import make_env
 from rl4py.losses.actor_critic import ActorCriticLoss
-from rl4py.losses.common import LossModule
-from rl4py.modules.actor_critic import make_actor_critic
-from rl4py.modules.actors import ProbabilisticActor
 from rl4py.trainers.impala_loop import UPGO_ADVANTAGE
-from rl4py.trainers.lightning_base import RolloutModule, should_log
-from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.trainers.lightning_actor_critic import ActorCriticModule, LossFactory
+from rl4py.trainers.updates import num_threads
 from rl4py.values.base import ValueEstimator
 from rl4py.values.upgo import UPGO
 from rl4py.values.vtrace import VTrace
 
 __all__ = ["ImpalaModule"]
 
-LossFactory = Callable[[ProbabilisticActor, TensorDictModuleBase], LossModule]
 
-
-class ImpalaModule(RolloutModule):
+class ImpalaModule(ActorCriticModule):
     """An actor-critic trained off stale rollouts with V-trace, by the Lightning ``Trainer``.
 
     Each training step: the behaviour actor (the learner's weights from ``policy_lag`` updates
@@ -103,29 +93,9 @@ class ImpalaModule(RolloutModule):
         self.save_hyperparameters(ignore=["loss", "value_estimator"])
         if policy_lag < 0:
             raise ValueError(f"ImpalaModule: policy_lag must be >= 0, got {policy_lag}")
-        if epochs < 1 or num_minibatches < 1:
-            raise ValueError(f"ImpalaModule: epochs and num_minibatches must be >= 1, got {epochs}, {num_minibatches}")
-        if (num_envs * rollout_length) % num_minibatches:
-            raise ValueError(
-                f"ImpalaModule: num_envs * rollout_length = {num_envs * rollout_length} does not split into "
-                f"num_minibatches={num_minibatches} equal minibatches"
-            )
-        torch.manual_seed(seed)
-        probe = make_env(env, num_envs=1, **(env_kwargs or {}))
-        self.actor, self.critic = make_actor_critic(
-            probe.single_observation_space,
-            probe.single_action_space,
-            num_cells,
-            masked=has_action_mask(probe),
-        )
-        probe.close()
+        self.build(loss, value_estimator, default=lambda: VTrace(0.99))
         # a submodule, so the behaviour weights are in the state dict; no gradients reach it
         self.behaviour = copy.deepcopy(self.actor).requires_grad_(False)
-        self.loss = loss(self.actor, self.critic)
-        self.value_estimator = value_estimator if value_estimator is not None else VTrace(0.99)
-        self.value_estimator.value_network = self.critic
-        if hasattr(self.value_estimator, "actor") and self.value_estimator.actor is None:
-            self.value_estimator.actor = self.actor
         self.upgo: UPGO | None = None
         if upgo:
             advantage_keys = getattr(self.loss, "advantage_keys", None)
@@ -150,67 +120,43 @@ class ImpalaModule(RolloutModule):
         self.updates = 0
         # learner weights after each update; the behaviour actor loads the one `policy_lag` back
         self._snapshots: deque[dict] = deque([self._actor_snapshot()], maxlen=policy_lag + 1)
-        self._shuffle = torch.Generator()
 
     def _actor_snapshot(self) -> dict:
         return {k: v.detach().clone() for k, v in self.actor.state_dict().items()}
+
+    def collection_policy(self) -> nn.Module:
+        """The behaviour actor: the learner from ``policy_lag`` updates ago."""
+        return self.behaviour
 
     # ------------------------------------------------------------------ data
     def setup(self, stage: str) -> None:
         if self.collector is not None:
             return
-        hp = self.hparams
-        self.collector = SyncCollector(
-            self.make_rank_env(), self.behaviour, hp.rollout_length, seed=self.rank_seed, return_same_td=True
-        )
-        self._shuffle = torch.Generator(device=self.device).manual_seed(self.rank_seed)
+        super().setup(stage)
         # snapshots taken at construction live on the CPU; the learner may have moved
-        self._snapshots = deque([self._actor_snapshot()], maxlen=hp.policy_lag + 1)
-        torch.manual_seed(self.rank_seed)  # this rank's action sampling
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.loss.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+        self._snapshots = deque([self._actor_snapshot()], maxlen=self.hparams.policy_lag + 1)
 
     # -------------------------------------------------------------- training
     def training_step(self, dataloader_iter: Iterator) -> None:
-        hp = self.hparams
         start = time.perf_counter()
         rollout = self.next_rollout(dataloader_iter)
-        with num_threads(hp.update_threads):
+        with num_threads(self.hparams.update_threads):
             self.value_estimator(rollout)
             if self.upgo is not None:
                 self.upgo(rollout)
-            stats = minibatch_update(
-                self.loss,
-                self.optimizers(),
-                rollout,
-                epochs=hp.epochs,
-                num_minibatches=hp.num_minibatches,
-                max_grad_norm=hp.max_grad_norm,
-                generator=self._shuffle,
-                backward=self.manual_backward,
-            )
+            stats = self.update(rollout)
         self.updates += 1
         self._snapshots.append(self._actor_snapshot())
         self.behaviour.load_state_dict(self._snapshots[0])
-        if should_log(self.trainer):
-            log = partial(self.log, on_step=True, on_epoch=False, batch_size=self.collector.frames_per_rollout)
-            for key, value in stats.items():
-                log(f"losses/{key}", value)
-            self.log_common(log)
-            log("charts/SPS", self.collector.frames_per_rollout / (time.perf_counter() - start), prog_bar=True)
+        self.log_update(stats, start)
         self.stop_at_target()
 
     # ------------------------------------------------------------ checkpoint
     def extra_checkpoint_state(self) -> dict:
-        return {
-            "shuffle_rng": self._shuffle.get_state(),
-            "updates": self.updates,
-            "actor_snapshots": list(self._snapshots),
-        }
+        return {**super().extra_checkpoint_state(), "updates": self.updates, "actor_snapshots": list(self._snapshots)}
 
     def load_extra_checkpoint_state(self, state: dict) -> None:
-        self._shuffle.set_state(state["shuffle_rng"])
+        super().load_extra_checkpoint_state(state)
         self.updates = int(state["updates"])
         snapshots = state["actor_snapshots"]
         if len(snapshots) > self._snapshots.maxlen:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 import torch
-from tensordict.nn import TensorDictModuleBase
 
-from rl4py.collectors.sync import SyncCollector
-from rl4py.envs.action_masks import has_action_mask
-from rl4py.envs.factory import make_env
-from rl4py.losses.common import LossModule
 from rl4py.losses.ppo import PPOLoss
-from rl4py.modules.actor_critic import make_actor_critic
-from rl4py.modules.actors import ProbabilisticActor
-from rl4py.trainers.lightning_base import RolloutDataset, RolloutModule, should_log
-from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.trainers.lightning_actor_critic import ActorCriticModule, LossFactory
+from rl4py.trainers.lightning_base import RolloutDataset
+from rl4py.trainers.updates import num_threads
 from rl4py.values.base import ValueEstimator
 from rl4py.values.gae import GAE
 
 __all__ = ["PPOModule", "RolloutDataset"]
-
-LossFactory = Callable[[ProbabilisticActor, TensorDictModuleBase], LossModule]
 
 
 def _linear_decay(rollouts_done: int, total: int) -> float:
@@ -32,7 +24,7 @@ def _linear_decay(rollouts_done: int, total: int) -> float:
     return max(0.0, 1.0 - rollouts_done / total)
 
 
-class PPOModule(RolloutModule):
+class PPOModule(ActorCriticModule):
     """PPO trained by the Lightning ``Trainer`` (CPU or GPUs, one or many processes with DDP).
 
     Every component is a constructor argument, so ``LightningCLI`` (``rl4py fit``) swaps it from
@@ -93,43 +85,11 @@ class PPOModule(RolloutModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["loss", "value_estimator"])
-        if epochs < 1 or num_minibatches < 1:
-            raise ValueError(f"PPOModule: epochs and num_minibatches must be >= 1, got {epochs}, {num_minibatches}")
-        if (num_envs * rollout_length) % num_minibatches:
-            raise ValueError(
-                f"PPOModule: num_envs * rollout_length = {num_envs * rollout_length} does not split into "
-                f"num_minibatches={num_minibatches} equal minibatches"
-            )
-        torch.manual_seed(seed)
-        probe = make_env(env, num_envs=1, **(env_kwargs or {}))
-        self.actor, self.critic = make_actor_critic(
-            probe.single_observation_space,
-            probe.single_action_space,
-            num_cells,
-            masked=has_action_mask(probe),
-        )
-        probe.close()
-        self.loss = loss(self.actor, self.critic)
-        self.value_estimator = value_estimator if value_estimator is not None else GAE(0.99, 0.95)
-        self.value_estimator.value_network = self.critic
-        if hasattr(self.value_estimator, "actor") and self.value_estimator.actor is None:
-            self.value_estimator.actor = self.actor
-        self._shuffle = torch.Generator()
-
-    # ------------------------------------------------------------------ data
-    def setup(self, stage: str) -> None:
-        if self.collector is not None:
-            return
-        hp = self.hparams
-        self.collector = SyncCollector(
-            self.make_rank_env(), self.actor, hp.rollout_length, seed=self.rank_seed, return_same_td=True
-        )
-        self._shuffle = torch.Generator(device=self.device).manual_seed(self.rank_seed)
-        torch.manual_seed(self.rank_seed)  # this rank's action sampling
+        self.build(loss, value_estimator, default=lambda: GAE(0.99, 0.95))
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        optimizer = super().configure_optimizers()
         hp = self.hparams
-        optimizer = torch.optim.Adam(self.loss.parameters(), lr=hp.lr, eps=hp.adam_eps, fused=True)
         if not hp.anneal_lr:
             return optimizer
         max_steps = self.trainer.max_steps
@@ -143,36 +103,13 @@ class PPOModule(RolloutModule):
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_linear_decay, total=rollouts))
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
-    # -------------------------------------------------------------- training
     def training_step(self, dataloader_iter: Iterator) -> None:
-        hp = self.hparams
         start = time.perf_counter()
         rollout = self.next_rollout(dataloader_iter)
-        with num_threads(hp.update_threads):
+        with num_threads(self.hparams.update_threads):
             self.value_estimator(rollout)
-            stats = minibatch_update(
-                self.loss,
-                self.optimizers(),
-                rollout,
-                epochs=hp.epochs,
-                num_minibatches=hp.num_minibatches,
-                max_grad_norm=hp.max_grad_norm,
-                generator=self._shuffle,
-                backward=self.manual_backward,  # under DDP: all-reduces every minibatch's gradients
-            )
-        if hp.anneal_lr:
+            stats = self.update(rollout)
+        if self.hparams.anneal_lr:
             self.lr_schedulers().step()  # manual optimization: Lightning does not step it
-        if should_log(self.trainer):
-            log = partial(self.log, on_step=True, on_epoch=False, batch_size=self.collector.frames_per_rollout)
-            for key, value in stats.items():
-                log(f"losses/{key}", value)
-            self.log_common(log)
-            log("charts/SPS", self.collector.frames_per_rollout / (time.perf_counter() - start), prog_bar=True)
+        self.log_update(stats, start)
         self.stop_at_target()
-
-    # ------------------------------------------------------------ checkpoint
-    def extra_checkpoint_state(self) -> dict:
-        return {"shuffle_rng": self._shuffle.get_state()}
-
-    def load_extra_checkpoint_state(self, state: dict) -> None:
-        self._shuffle.set_state(state["shuffle_rng"])
