@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-import lightning.pytorch as pl
 import pytest
 import torch
+from lightning_helpers import quiet_trainer
 
 from rl4py.trainers import DQNModule, EvaluationCallback, PPOModule
 
@@ -15,23 +15,9 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 SMALL = dict(num_envs=8, rollout_length=16, epochs=2, num_minibatches=2, lr=1e-3)
 
 
-def _trainer(max_steps: int, callbacks=None, **kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=callbacks,
-        **kwargs,
-    )
-
-
 def test_evaluates_every_n_steps_and_logs_the_returns():
     evaluation = EvaluationCallback(every_n_steps=8, num_envs=4, max_steps=500)
-    trainer = _trainer(24, callbacks=[evaluation])
+    trainer = quiet_trainer(24, callbacks=[evaluation])
     trainer.fit(PPOModule(**SMALL))
     assert [step for step, _ in evaluation.history] == [8, 16, 24]  # one rollout = 4 optimizer steps
     assert all(value >= 1.0 for _, value in evaluation.history)  # CartPole pays 1 per step
@@ -41,10 +27,10 @@ def test_evaluates_every_n_steps_and_logs_the_returns():
 
 def test_training_is_identical_with_and_without_evaluation():
     plain = PPOModule(**SMALL)
-    _trainer(16).fit(plain)
+    quiet_trainer(16).fit(plain)
     evaluated = PPOModule(**SMALL)
     # sampled actions draw random numbers: they must come from a forked RNG, not the training one
-    _trainer(16, callbacks=[EvaluationCallback(every_n_steps=4, num_envs=2, deterministic=False)]).fit(evaluated)
+    quiet_trainer(16, callbacks=[EvaluationCallback(every_n_steps=4, num_envs=2, deterministic=False)]).fit(evaluated)
     for (name, a), b in zip(plain.state_dict().items(), evaluated.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs: the evaluation changed training"
 
@@ -52,7 +38,7 @@ def test_training_is_identical_with_and_without_evaluation():
 def test_evaluates_a_dqn_module_and_rejects_bad_settings():
     evaluation = EvaluationCallback(every_n_steps=2, num_envs=2, max_steps=500)
     module = DQNModule(num_envs=4, buffer_size=500, batch_size=16, learning_starts=16, train_frequency=4)
-    _trainer(4, callbacks=[evaluation]).fit(module)
+    quiet_trainer(4, callbacks=[evaluation]).fit(module)
     assert len(evaluation.history) == 2
     with pytest.raises(ValueError, match="every_n_steps, num_envs and max_steps must be >= 1"):
         EvaluationCallback(every_n_steps=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-import lightning.pytorch as pl
 import torch
+from lightning_helpers import quiet_trainer
 
 from rl4py.trainers.lightning_dqn import DQNModule
 
@@ -14,30 +14,18 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 SMALL = dict(num_envs=4, buffer_size=500, batch_size=16, learning_starts=40, train_frequency=4, gradient_steps=2)
 
 
-def _trainer(max_steps: int) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-
-
 def test_resume_continues_bitwise(tmp_path):
     # max_steps counts optimizer steps: warm-up rollouts (40 frames = 3 rollouts) make none
     straight = DQNModule(**SMALL)
-    _trainer(20).fit(straight)
+    quiet_trainer(20).fit(straight)
 
     first = DQNModule(**SMALL)
-    trainer = _trainer(8)
+    trainer = quiet_trainer(8)
     trainer.fit(first)
     path = tmp_path / "mid.ckpt"
     trainer.save_checkpoint(path)
     resumed = DQNModule(**SMALL, seed=99)
-    _trainer(20).fit(resumed, ckpt_path=path)
+    quiet_trainer(20).fit(resumed, ckpt_path=path)
 
     assert resumed.updates == straight.updates == 20
     assert resumed.env_frames == straight.env_frames
@@ -61,7 +49,7 @@ def test_masked_env_stores_masks_and_never_picks_a_forbidden_action():
         env_kwargs={"layout": list(CORRIDOR_LAYOUT), "max_episode_steps": 40, "validate": True},
         **SMALL,
     )
-    _trainer(10).fit(model)  # a forbidden action would raise inside the validating env
+    quiet_trainer(10).fit(model)  # a forbidden action would raise inside the validating env
     assert model.loss.next_action_mask_key == ("next", "action_mask")
     sample = model.buffer.sample(4)
     assert sample.get(("next", "action_mask")).dtype == torch.bool
@@ -80,7 +68,7 @@ def test_weights_export_and_checkpoint_load_into_a_fresh_module(tmp_path):
     from rl4py.trainers.weights import load_weights, save_weights
 
     model = DQNModule(**SMALL)
-    trainer = _trainer(4)
+    trainer = quiet_trainer(4)
     trainer.fit(model)
     path = tmp_path / "dqn.ckpt"
     trainer.save_checkpoint(path)

@@ -7,6 +7,7 @@ import warnings
 import lightning.pytorch as pl
 import pytest
 import torch
+from lightning_helpers import quiet_trainer
 
 from rl4py.losses import PPOLoss
 from rl4py.trainers.impala_loop import UPGO_ADVANTAGE
@@ -16,19 +17,6 @@ from rl4py.values import GAE
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 SMALL = dict(num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2)
-
-
-def _trainer(max_steps: int, callbacks=None) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=callbacks,
-    )
 
 
 class _RecordActor(pl.Callback):
@@ -45,7 +33,7 @@ class _RecordActor(pl.Callback):
 def test_behaviour_actor_is_the_learner_from_policy_lag_updates_ago(lag):
     record = _RecordActor()
     model = ImpalaModule(**{**SMALL, "policy_lag": lag})
-    _trainer(5 * 2, callbacks=[record]).fit(model)  # 5 rollouts x 2 minibatches
+    quiet_trainer(5 * 2, callbacks=[record]).fit(model)  # 5 rollouts x 2 minibatches
     assert model.updates == 5 and len(record.weights) == 5
     expected = record.weights[-1 - lag]
     for b, e in zip(model.behaviour.parameters(), expected):
@@ -57,10 +45,10 @@ def test_behaviour_actor_is_the_learner_from_policy_lag_updates_ago(lag):
 
 def test_resume_continues_bitwise(tmp_path):
     straight = ImpalaModule(**SMALL, upgo=True)
-    _trainer(12).fit(straight)
+    quiet_trainer(12).fit(straight)
 
     first = ImpalaModule(**SMALL, upgo=True)
-    trainer = _trainer(6)
+    trainer = quiet_trainer(6)
     trainer.fit(first)
     path = tmp_path / "mid.ckpt"
     trainer.save_checkpoint(path)
@@ -68,7 +56,7 @@ def test_resume_continues_bitwise(tmp_path):
     assert len(state["actor_snapshots"]) == 3 and state["updates"] == 3
 
     resumed = ImpalaModule(**SMALL, upgo=True, seed=77)  # everything must come from the checkpoint
-    _trainer(12).fit(resumed, ckpt_path=path)
+    quiet_trainer(12).fit(resumed, ckpt_path=path)
     assert resumed.updates == straight.updates == 6
     assert resumed.env_frames == straight.env_frames == 6 * 8 * 16
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
@@ -76,17 +64,17 @@ def test_resume_continues_bitwise(tmp_path):
 
 
 def test_resume_with_a_shorter_policy_lag_raises(tmp_path):
-    trainer = _trainer(6)
+    trainer = quiet_trainer(6)
     trainer.fit(ImpalaModule(**SMALL))
     path = tmp_path / "lag2.ckpt"
     trainer.save_checkpoint(path)
     with pytest.raises(ValueError, match="policy_lag"):
-        _trainer(8).fit(ImpalaModule(**{**SMALL, "policy_lag": 0}), ckpt_path=path)
+        quiet_trainer(8).fit(ImpalaModule(**{**SMALL, "policy_lag": 0}), ckpt_path=path)
 
 
 def test_impala_module_solves_cartpole_from_stale_rollouts():
     model = ImpalaModule(policy_lag=2, target_return=475.0, seed=0)
-    trainer = _trainer(4000)
+    trainer = quiet_trainer(4000)
     trainer.fit(model)
     assert model.mean_recent_return >= 475.0, f"{model.mean_recent_return:.1f} after {model.env_frames} frames"
     assert trainer.global_step < 4000
@@ -114,7 +102,7 @@ def test_normalize_observations_wraps_the_rank_env():
     from rl4py.envs.wrappers import ObservationNorm, find_wrapper
 
     model = ImpalaModule(**SMALL, normalize_observations=True)
-    _trainer(2).fit(model)
+    quiet_trainer(2).fit(model)
     norm = find_wrapper(model.collector.env, ObservationNorm)
     # one rollout: the reset batch, 16 steps of 8 envs, and the first observation of each new episode
     assert norm is not None and float(norm.count) == 8 + 8 * 16 + model.last_returns.numel()

@@ -8,6 +8,7 @@ from functools import partial
 import lightning.pytorch as pl
 import pytest
 import torch
+from lightning_helpers import quiet_trainer
 
 from rl4py.losses import PPOLoss
 from rl4py.trainers.lightning_ppo import PPOModule
@@ -18,34 +19,19 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 SMALL = dict(num_envs=8, rollout_length=16, epochs=2, num_minibatches=2, lr=1e-3)
 
 
-def _trainer(max_steps: int, tmp_path=None, **kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        **kwargs,
-    )
-
-
 def test_resume_continues_bitwise(tmp_path):
     # uninterrupted: 3 rollouts x 4 optimizer steps
     straight = PPOModule(**SMALL)
-    _trainer(12).fit(straight)
+    quiet_trainer(12).fit(straight)
 
     first = PPOModule(**SMALL)
-    trainer = _trainer(4)
+    trainer = quiet_trainer(4)
     trainer.fit(first)
     path = tmp_path / "mid.ckpt"
     trainer.save_checkpoint(path)
 
     resumed = PPOModule(**SMALL, seed=123)  # a different init: everything must come from the checkpoint
-    _trainer(12).fit(resumed, ckpt_path=path)
+    quiet_trainer(12).fit(resumed, ckpt_path=path)
     assert resumed.env_frames == straight.env_frames == 3 * 8 * 16
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resume"
@@ -53,7 +39,7 @@ def test_resume_continues_bitwise(tmp_path):
 
 def test_checkpoint_holds_env_rng_and_counters(tmp_path):
     model = PPOModule(**SMALL)
-    trainer = _trainer(4)
+    trainer = quiet_trainer(4)
     trainer.fit(model)
     path = tmp_path / "c.ckpt"
     trainer.save_checkpoint(path)
@@ -73,7 +59,7 @@ def test_ppo_module_solves_cartpole():
         target_return=475.0,
         loss=partial(PPOLoss, entropy_coeff=0.0, clip_value=False),
     )
-    trainer = _trainer(3000)
+    trainer = quiet_trainer(3000)
     trainer.fit(model)
     assert model.mean_recent_return >= 475.0, f"{model.mean_recent_return:.1f} after {model.env_frames} frames"
     assert trainer.global_step < 3000
@@ -93,14 +79,14 @@ def test_bad_minibatch_split_raises():
 def test_resume_with_lr_schedule_and_observation_norm_continues_bitwise(tmp_path):
     settings = dict(SMALL, anneal_lr=True, normalize_observations=True)
     straight = PPOModule(**settings)
-    _trainer(12).fit(straight)
+    quiet_trainer(12).fit(straight)
 
     class Interrupt(pl.Callback):  # the run is cut after 4 of its 12 steps (the schedule spans 12)
         def on_train_batch_end(self, trainer, *args):
             trainer.should_stop = trainer.global_step >= 4
 
     first = PPOModule(**settings)
-    trainer = _trainer(12, callbacks=[Interrupt()])
+    trainer = quiet_trainer(12, callbacks=[Interrupt()])
     trainer.fit(first)
     assert trainer.global_step == 4
     # one rollout is 2 epochs x 2 minibatches = 4 optimizer steps: the schedule stepped once
@@ -111,7 +97,7 @@ def test_resume_with_lr_schedule_and_observation_norm_continues_bitwise(tmp_path
     assert "mean" in checkpoint["rl4py"]["ranks"][0]["collector"]["env"]["env"]  # EpisodeStats(ObservationNorm)
 
     resumed = PPOModule(**settings, seed=5)
-    resumed_trainer = _trainer(12)
+    resumed_trainer = quiet_trainer(12)
     resumed_trainer.fit(resumed, ckpt_path=path)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resume"
@@ -127,7 +113,7 @@ def test_anneal_lr_decays_linearly_over_max_steps():
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             lrs.append(module.optimizers().param_groups[0]["lr"])
 
-    _trainer(16, callbacks=[RecordLR()]).fit(model)  # 4 rollouts of 4 optimizer steps
+    quiet_trainer(16, callbacks=[RecordLR()]).fit(model)  # 4 rollouts of 4 optimizer steps
     assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])  # CleanRL: lr * (1 - (i - 1) / 4)
     with pytest.raises(ValueError, match="anneal_lr=True .* max_steps >= 1"):
         pl.Trainer(max_steps=-1, max_time="00:00:00:05", logger=False, enable_progress_bar=False).fit(
