@@ -91,20 +91,27 @@ class TorchDistributedSync:
 def sync_gradients(parameters: Iterable[torch.nn.Parameter], sync: GradientSync) -> None:
     """Averages the ``.grad`` of ``parameters`` over all processes with one flat all-reduce.
 
-    Call it between ``backward()`` and ``optimizer.step()``; a parameter without a gradient
-    contributes zeros (every process must pass the same parameters in the same order).
+    Call it between ``backward()`` and ``optimizer.step()`` (every process must pass the same
+    parameters in the same order). Parameters with ``requires_grad=False`` are skipped. A
+    parameter without a gradient on some process contributes zeros there; one without a
+    gradient on every process keeps ``grad=None``, as in a single-process run (so weight decay
+    or momentum does not move it only when training on several processes).
     """
-    params = list(parameters)
+    params = [p for p in parameters if p.requires_grad]
     if sync.world_size == 1 or not params:
         return
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-    sync.all_reduce_mean(flat)
+    # one more entry per parameter: how many processes had a gradient for it (reduced with the rest)
+    has_grad = torch.tensor([p.grad is not None for p in params], dtype=flat.dtype, device=flat.device)
+    packed = torch.cat([flat, has_grad])
+    sync.all_reduce_mean(packed)
+    flat, any_grad = packed[: flat.numel()], packed[flat.numel() :] > 0
     offset = 0
-    for p in params:
+    for p, some in zip(params, any_grad.tolist()):
         n = p.numel()
         chunk = flat[offset : offset + n].view_as(p)
-        if p.grad is None:
-            p.grad = chunk.clone()
-        else:
+        if p.grad is not None:
             p.grad.copy_(chunk)
+        elif some:
+            p.grad = chunk.clone()
         offset += n

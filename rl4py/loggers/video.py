@@ -162,10 +162,12 @@ def write_gif(
 ) -> Path:
     """Writes ``frames`` as an animated GIF with Pillow.
 
-    GIF stores frame times in hundredths of a second: ``duration_ms`` is rounded to 10 ms
-    (Pillow's behaviour). Pillow merges identical consecutive frames into one longer frame, so
-    a GIF read back can hold fewer frames than were written while playing as long. Colours are
-    reduced to a 256-colour palette per frame (exact for the native envs' flat colours).
+    GIF stores frame times in hundredths of a second: the frame time is rounded to the nearest
+    10 ms (fps 30 plays at 30 ms a frame, fps 60 at 20 ms). Times that round below 20 ms (fps
+    above ~66) are refused: browsers show them at 100 ms; use :func:`write_mp4` for faster
+    videos. Pillow merges identical consecutive frames into one longer frame, so a GIF read back
+    can hold fewer frames than were written while playing as long. Colours are reduced to a
+    256-colour palette per frame (exact for the native envs' flat colours).
 
     Args:
         path: the output file (parent folders are created).
@@ -179,7 +181,8 @@ def write_gif(
 
     Raises:
         ImportError: Pillow is not installed (``pip install pillow``).
-        ValueError: frames is empty, frames differ in size, or both ``fps`` and ``duration_ms`` are given.
+        ValueError: frames is empty, frames differ in size, both ``fps`` and ``duration_ms`` are
+            given, or the frame time rounds below 20 ms.
         TypeError: a frame is not a uint8 ``[H, W, 3]`` image.
     """
     try:
@@ -187,6 +190,12 @@ def write_gif(
     except ImportError as error:
         raise ImportError("write_gif needs Pillow: pip install pillow") from error
     duration = _frame_duration_ms("write_gif", fps, duration_ms)
+    centiseconds = round(duration / 10)
+    if centiseconds < 2:
+        raise ValueError(
+            f"write_gif: a frame time of {duration:.1f} ms (fps {1000 / duration:.1f}) rounds below the 20 ms GIF "
+            "players show as written (browsers slow shorter frames to 100 ms); use fps <= 50 or write_mp4"
+        )
     arrays = _check_frames("write_gif", frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +205,7 @@ def write_gif(
         format="GIF",
         save_all=True,
         append_images=images[1:],
-        duration=int(round(duration)),
+        duration=centiseconds * 10,  # a multiple of 10 ms: Pillow truncates to hundredths
         loop=loop,
     )
     return path

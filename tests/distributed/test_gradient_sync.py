@@ -35,12 +35,27 @@ def _worker(rank: int, port: int, out: str) -> None:
     layer = torch.nn.Linear(3, 1)
     torch.nn.init.constant_(layer.weight, 1.0)
     torch.nn.init.constant_(layer.bias, 0.0)
-    layer(torch.full((1, 3), float(rank + 1))).sum().backward()  # grad of weight = rank + 1
-    sync_gradients(layer.parameters(), sync)
+    frozen = torch.nn.Parameter(torch.ones(2), requires_grad=False)
+    unused = torch.nn.Parameter(torch.ones(2))  # no process computes a gradient for it
+    only_rank1 = torch.nn.Parameter(torch.ones(2))
+    loss = layer(torch.full((1, 3), float(rank + 1))).sum()  # grad of weight = rank + 1
+    if rank == 1:
+        loss = loss + (4.0 * only_rank1).sum()
+    loss.backward()
+    sync_gradients([*layer.parameters(), frozen, unused, only_rank1], sync)
     total = sync.all_reduce_sum(torch.tensor([float(rank)]))
     sync.barrier()
     torch.save(
-        {"grad": layer.weight.grad, "sum": total, "rank": sync.rank, "world": sync.world_size}, f"{out}/{rank}.pt"
+        {
+            "grad": layer.weight.grad,
+            "frozen": frozen.grad,
+            "unused": unused.grad,
+            "only_rank1": only_rank1.grad,
+            "sum": total,
+            "rank": sync.rank,
+            "world": sync.world_size,
+        },
+        f"{out}/{rank}.pt",
     )
     dist.destroy_process_group()
 
@@ -55,4 +70,7 @@ def test_two_processes_average_gradients(tmp_path):
         out = torch.load(tmp_path / f"{rank}.pt")
         assert out["world"] == 2 and out["rank"] == rank
         torch.testing.assert_close(out["grad"], torch.full((1, 3), 1.5))  # mean of 1 and 2
+        # as in one process: no gradient appears on frozen or unused parameters
+        assert out["frozen"] is None and out["unused"] is None
+        torch.testing.assert_close(out["only_rank1"], torch.full((2,), 2.0))  # mean of 0 and 4
         assert out["sum"].item() == 1.0

@@ -143,3 +143,23 @@ def test_missing_optional_packages_are_named(tmp_path, monkeypatch):
         write_mp4(tmp_path / "x.mp4", frames)
     with pytest.raises(ImportError, match="pip install pillow"):
         write_gif(tmp_path / "x.gif", frames)
+
+
+@pytest.mark.parametrize(("fps", "expected_ms"), [(30, 30), (7, 140), (25, 40), (50, 20), (60, 20)])
+def test_gif_frame_times_are_the_nearest_hundredth(tmp_path, fps, expected_ms):
+    from PIL import Image
+
+    frames = [np.full((4, 6, 3), 10 * i, np.uint8) for i in range(4)]  # distinct: no merged frames
+    path = write_gif(tmp_path / "a.gif", frames, fps=fps)
+    with Image.open(path) as image:
+        durations = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            durations.append(image.info["duration"])
+    assert durations == [expected_ms] * 4
+
+
+def test_gif_frame_times_below_20_ms_are_refused(tmp_path):
+    frames = [np.zeros((4, 6, 3), np.uint8)] * 2
+    with pytest.raises(ValueError, match="rounds below the 20 ms"):
+        write_gif(tmp_path / "a.gif", frames, fps=100)
