@@ -220,9 +220,13 @@ def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tens
             and ``("next", "episode_length")``.
 
     Returns:
-        ``(returns, lengths)``, 1-D, in the order the episodes ended per sub-env.
+        ``(returns, lengths)``, 1-D, in the order the episodes ended (by time step, then by
+        sub-env), so the last entries are the most recent episodes.
     """
-    done = rollout.get((keys.NEXT, keys.DONE)).squeeze(-1)
-    returns = rollout.get((keys.NEXT, keys.EPISODE_RETURN)).squeeze(-1)[done]
-    lengths = rollout.get((keys.NEXT, keys.EPISODE_LENGTH)).squeeze(-1)[done]
-    return returns, lengths
+
+    def time_major(key: NestedKey) -> torch.Tensor:
+        # [*B, T, 1] -> [T, *B]: masking then lists the entries step by step
+        return rollout.get(key).squeeze(-1).movedim(-1, 0)
+
+    done = time_major((keys.NEXT, keys.DONE))
+    return time_major((keys.NEXT, keys.EPISODE_RETURN))[done], time_major((keys.NEXT, keys.EPISODE_LENGTH))[done]

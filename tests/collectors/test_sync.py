@@ -261,3 +261,14 @@ def test_existing_episode_stats_wrapper_is_reused() -> None:
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SyncCollector(CountingEnv(), None, **kwargs)
+
+
+def test_finished_episodes_come_in_the_order_they_ended() -> None:
+    # sub-env 0 finishes at t = 3, sub-env 1 at t = 0 and t = 2: the most recent episodes come last
+    done = torch.tensor([[False, False, False, True], [True, False, True, False]]).unsqueeze(-1)
+    returns = torch.tensor([[0.0, 0.0, 0.0, 100.0], [7.0, 0.0, 9.0, 0.0]]).unsqueeze(-1)
+    rollout = TensorDict(
+        {"next": {"done": done, "episode_return": returns, "episode_length": returns.long()}}, batch_size=[2, 4]
+    )
+    ordered, _ = finished_episodes(rollout)
+    assert ordered.tolist() == [7.0, 9.0, 100.0]
