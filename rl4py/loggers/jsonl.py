@@ -99,16 +99,19 @@ class JSONLinesLogger(Logger):
         key = check_key("JSONLinesLogger", key)
         flat = to_values("JSONLinesLogger", key, values)
         low, high = float(flat.min()), float(flat.max())
+        # computed on values scaled into [-1, 1]: sums and ranges of huge finite values stay finite
+        scale = max(abs(low), abs(high)) or 1.0
+        scaled = flat.double() / scale
         if high > low:
-            counts = [int(c) for c in torch.histc(flat, bins=self.bins, min=low, max=high).tolist()]
+            counts = [int(c) for c in torch.histc(scaled, bins=self.bins, min=low / scale, max=high / scale).tolist()]
         else:  # every value equal: all in the first bucket
             counts = [flat.numel()] + [0] * (self.bins - 1)
         summary = {
             "count": flat.numel(),
             "min": low,
             "max": high,
-            "mean": float(flat.mean()),
-            "std": float(flat.std(unbiased=False)),
+            "mean": float(scaled.mean()) * scale,
+            "std": float(scaled.std(unbiased=False)) * scale,
             "edges": torch.linspace(low, high, self.bins + 1, dtype=torch.float64).tolist(),
             "counts": counts,
         }

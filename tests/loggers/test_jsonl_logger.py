@@ -111,3 +111,15 @@ def test_read_names_a_broken_line(tmp_path):
     path.write_text('{"type": "scalar", "key": "a", "value": 1.0, "step": 0, "wall_time": 0.0}\n{"type": \n')
     with pytest.raises(ValueError, match=r"log.jsonl:2 is not valid JSON"):
         read_json_lines(path)
+
+
+def test_histogram_of_huge_finite_values_stays_valid_json(tmp_path):
+    path = tmp_path / "log.jsonl"
+    values = torch.tensor([1e200, -1e200, 3e200], dtype=torch.float64)
+    with JSONLinesLogger(path, bins=2) as logger:
+        logger.log_histogram("huge", values, step=0)  # the plain sum of squares overflows
+    (record,) = _records(path)
+    summary = record["value"]
+    assert summary["mean"] == pytest.approx(1e200)
+    assert summary["std"] == pytest.approx(math.sqrt(8 / 3) * 1e200)  # the population std of (1, -1, 3) * 1e200
+    assert summary["counts"] == [1, 2]
