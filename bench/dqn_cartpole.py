@@ -66,11 +66,13 @@ SB3_ZOO = dict(
 
 
 def run_rl4py(seed: int) -> dict:
+    start = time.perf_counter()  # like the sb3 run: the env's construction counts
     config = DQNConfig(seed=seed, target_return=TARGET, window=WINDOW, **RL4PY_CONFIG)
     result = train_dqn(CartPole(num_envs=config.num_envs), config)
+    wall = time.perf_counter() - start
     return {
         "solved": result.solved,
-        "seconds_to_solve": round(result.seconds, 3) if result.solved else None,
+        "seconds_to_solve": round(wall, 3) if result.solved else None,
         "env_steps_to_solve": result.frames if result.solved else None,
         "gradient_steps": result.updates,
         "steps_per_second": round(result.frames / result.seconds),

@@ -45,11 +45,13 @@ RL4PY_CONFIG = dict(
 
 
 def run_rl4py(seed: int, config: dict) -> dict:
+    start = time.perf_counter()  # like the sb3 run: the env's construction counts
     cfg = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **config)
     result = train_ppo(Pendulum(num_envs=cfg.num_envs), cfg)
+    wall = time.perf_counter() - start
     return {
         "solved": result.solved,
-        "seconds_to_solve": round(result.seconds, 3) if result.solved else None,
+        "seconds_to_solve": round(wall, 3) if result.solved else None,
         "env_steps_to_solve": result.frames if result.solved else None,
         "steps_per_second": round(result.frames / result.seconds),
         "seconds": round(result.seconds, 3),
