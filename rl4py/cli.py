@@ -22,7 +22,13 @@ def _safe_checkpoint_loading(args: list[str]) -> list[str]:
     own checkpoints load that way). The flag goes right after the subcommand, so a config file or
     an explicit ``--weights_only false`` later on the line still decides.
     """
-    if any(arg.startswith("--weights_only") for arg in args):
+    if any(arg.startswith("--weights_only") or arg.startswith("--help") or arg == "-h" for arg in args):
+        return args
+    import inspect
+
+    import lightning.pytorch as pl
+
+    if "weights_only" not in inspect.signature(pl.Trainer.fit).parameters:  # Lightning < 2.6
         return args
     for i, arg in enumerate(args):
         if arg in _CHECKPOINT_SUBCOMMANDS:

@@ -191,9 +191,11 @@ class SyncCollector:
 
     def load_state_dict(self, state: dict) -> None:
         """Restores :meth:`state_dict`. Over an env without :attr:`~rl4py.envs.EnvBase.exact_resume`
-        (a gymnasium env) the saved observation belongs to an env that is gone: the env is reset
-        instead (seeded ``seed + frames``) and a warning says the run does not continue exactly."""
+        (a gymnasium env) the wrappers' state (observation statistics) is restored but the saved
+        observation belongs to an env that is gone: the env is reset (seeded ``seed + frames``)
+        and a warning says the run does not continue exactly."""
         self.frames = int(state["frames"])
+        self.env.load_state_dict(state["env"])  # wrappers restore theirs (observation statistics, ...)
         if not self.env.exact_resume:
             warnings.warn(
                 f"SyncCollector: {self.env.name} cannot restore its state (exact_resume=False); its episodes "
@@ -203,7 +205,6 @@ class SyncCollector:
             self.reset(seed=(self.seed or 0) + self.frames)
             return
         device = self.env.device
-        self.env.load_state_dict(state["env"])
         root = state["root"]
         self._root = None if root is None else {key: value.to(device) for key, value in root.items()}
         if self.recurrent:

@@ -105,9 +105,12 @@ def sync_gradients(parameters: Iterable[torch.nn.Parameter], sync: GradientSync)
     has_grad = torch.tensor([p.grad is not None for p in params], dtype=flat.dtype, device=flat.device)
     packed = torch.cat([flat, has_grad])
     sync.all_reduce_mean(packed)
-    flat, any_grad = packed[: flat.numel()], packed[flat.numel() :] > 0
+    flat = packed[: flat.numel()]
+    # reading the flags back is a host sync: only needed when this process lacks a gradient
+    missing = any(p.grad is None for p in params)
+    some_grad = (packed[flat.numel() :] > 0).tolist() if missing else [True] * len(params)
     offset = 0
-    for p, some in zip(params, any_grad.tolist()):
+    for p, some in zip(params, some_grad):
         n = p.numel()
         chunk = flat[offset : offset + n].view_as(p)
         if p.grad is not None:

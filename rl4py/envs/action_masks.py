@@ -106,5 +106,8 @@ def has_action_mask(env: Any) -> bool:
     reset (the collector's) restarts it, so the probe leaves no trace in a seeded run.
     """
     if getattr(env, "mask_from", None) == "auto":
-        env.reset()
+        inner = env
+        while hasattr(inner, "env") and not hasattr(type(inner), "mask_from"):
+            inner = inner.env  # reset the env itself: wrappers' statistics do not see the probe
+        inner.reset()
     return keys.ACTION_MASK in env.observation_keys

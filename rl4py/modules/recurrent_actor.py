@@ -403,11 +403,11 @@ def make_recurrent_actor_critic(
     head_cells: Sequence[int] = (64,),
     activation: type[nn.Module] = Tanh,
     recurrent_critic: bool = True,
-    critic_cells: Sequence[int] = (64, 64),
     masked: bool = False,
     log_std_mode: str = "separate",
     init_log_std: float = 0.0,
     tanh_squash: bool = False,
+    critic_cells: Sequence[int] = (64, 64),
 ) -> RecurrentActorCritic:
     """A recurrent actor and critic for the action spaces of :func:`~rl4py.modules.make_actor_critic`.
 

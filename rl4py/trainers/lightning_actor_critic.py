@@ -80,7 +80,8 @@ class ActorCriticModule(RolloutModule):
         self.collector = SyncCollector(
             self.make_rank_env(), self.collection_policy(), hp.rollout_length, seed=self.rank_seed, return_same_td=True
         )
-        self._shuffle = torch.Generator(device=self.device).manual_seed(self.rank_seed)
+        # a CPU generator (permutations move to the device): its state resumes on any device
+        self._shuffle = torch.Generator().manual_seed(self.rank_seed)
         torch.manual_seed(self.rank_seed)  # this rank's action sampling
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:

@@ -23,6 +23,17 @@ RECENT_EPISODES = 20
 """Episodes in ``mean_recent_return`` and in the ``target_return`` stop."""
 
 
+def _to_cpu(value):
+    """``value`` with every tensor inside (dicts, lists, tuples) moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
 def _identity(item: TensorDictBase) -> TensorDictBase:
     # the default conversion would treat a TensorDict as a dict of per-row entries
     return item
@@ -175,7 +186,9 @@ class RolloutModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lightning writes rank 0's checkpoint dict only, but calls this hook on every rank: gather
         # every rank's own env, RNG and buffers into it so that each rank resumes its own
-        state = self.rank_checkpoint_state()
+        # on the CPU: portable across devices, and gathering GPU tensors would land them on rank
+        # 0's view of other ranks' GPUs (every load moves its tensors back to the module's device)
+        state = _to_cpu(self.rank_checkpoint_state())
         world_size = self.trainer.world_size if self._trainer is not None else 1
         ranks = [state]
         if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -186,15 +199,19 @@ class RolloutModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         name = type(self).__name__
         saved = checkpoint.get("rl4py")
-        if saved is None or "ranks" not in saved:
-            raise KeyError(f"{name}: the checkpoint has no 'rl4py' rank states; it was not written by an rl4py module")
-        world_size = self.trainer.world_size if self._trainer is not None else 1
-        if len(saved["ranks"]) != world_size:
-            raise ValueError(
-                f"{name}: the checkpoint holds the state of {len(saved['ranks'])} ranks but this run has "
-                f"{world_size}; resume with the same number of processes (devices x nodes)"
-            )
-        state = saved["ranks"][self.global_rank]
+        if saved is None:
+            raise KeyError(f"{name}: the checkpoint has no 'rl4py' entry; it was not written by an rl4py module")
+        ranks = saved.get("ranks", [saved])  # without "ranks": one process's state (the earlier format)
+        if self._trainer is None:
+            # load_from_checkpoint for evaluation or export: the networks matter, rank 0's state will do
+            state = ranks[0]
+        else:
+            if len(ranks) != self.trainer.world_size:
+                raise ValueError(
+                    f"{name}: the checkpoint holds the state of {len(ranks)} ranks but this run has "
+                    f"{self.trainer.world_size}; resume with the same number of processes (devices x nodes)"
+                )
+            state = ranks[self.global_rank]
         if self.collector is None:
             self.setup("fit")
         if state["collector"] is not None:

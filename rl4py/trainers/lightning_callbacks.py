@@ -7,6 +7,7 @@ import torch
 
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
+from rl4py.envs.wrappers import ObservationNorm, find_wrapper
 from rl4py.trainers.evaluation import evaluate_policy
 
 __all__ = ["EvaluationCallback"]
@@ -19,9 +20,11 @@ class EvaluationCallback(pl.Callback):
 
     The evaluation envs are separate from the training envs and reset with ``seed`` (plus
     ``1000 * rank``) each time, so successive evaluations compare policies on the same start
-    states. The training RNG is untouched (sampling, with ``deterministic=False``, runs in a
-    forked RNG), so a run with this callback trains exactly as one without it. Under DDP every rank
-    evaluates its own envs and the logged values are reduced across ranks (mean, min, max).
+    states. When the module normalizes observations, the evaluation envs are wrapped in an
+    :class:`~rl4py.envs.ObservationNorm` holding the training env's current statistics, frozen.
+    The training RNG is untouched (sampling, with ``deterministic=False``, runs in a forked RNG),
+    so a run with this callback trains exactly as one without it. Under DDP every rank evaluates
+    its own envs and the logged values are reduced across ranks (mean, min, max).
 
     Args:
         every_n_steps: optimizer steps between evaluations (Lightning's ``global_step``).
@@ -70,7 +73,13 @@ class EvaluationCallback(pl.Callback):
         if name is None:
             raise ValueError(f"EvaluationCallback: pass env=...; {type(module).__name__} has no 'env' hyperparameter")
         kwargs = self.env_kwargs if self.env_kwargs is not None else (hp.get("env_kwargs") or {})
-        return make_env(name, num_envs=self.num_envs, device=module.device, **kwargs)
+        env = make_env(name, num_envs=self.num_envs, device=module.device, **kwargs)
+        return ObservationNorm(env) if self._training_norm(module) is not None else env
+
+    @staticmethod
+    def _training_norm(module: pl.LightningModule) -> ObservationNorm | None:
+        collector = getattr(module, "collector", None)
+        return find_wrapper(collector.env, ObservationNorm) if collector is not None else None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         mark = trainer.global_step // self.every_n_steps
@@ -82,6 +91,11 @@ class EvaluationCallback(pl.Callback):
             raise AttributeError(f"EvaluationCallback: {type(pl_module).__name__} has no 'actor' to evaluate")
         if self._env is None:
             self._env = self._make_env(pl_module)
+        training_norm = self._training_norm(pl_module)
+        if training_norm is not None:  # the policy sees observations as in training: the same, frozen statistics
+            eval_norm = find_wrapper(self._env, ObservationNorm)
+            eval_norm.load_state_dict({**training_norm.state_dict(), "env": eval_norm.env.state_dict()})
+            eval_norm.frozen = True
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             returns = evaluate_policy(

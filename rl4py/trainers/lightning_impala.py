@@ -133,7 +133,7 @@ class ImpalaModule(ActorCriticModule):
         if self.collector is not None:
             return
         super().setup(stage)
-        # snapshots taken at construction live on the CPU; the learner may have moved
+        # a fresh first snapshot of the learner as the run starts (weights loaded before fit count)
         self._snapshots = deque([self._actor_snapshot()], maxlen=self.hparams.policy_lag + 1)
 
     # -------------------------------------------------------------- training

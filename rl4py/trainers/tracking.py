@@ -68,7 +68,7 @@ class ProgressReporter:
     """
 
     def __init__(self, progress: Callable[[dict], None] | None, every: int, start: float) -> None:
-        if every < 1:
+        if progress is not None and every < 1:
             raise ValueError(f"ProgressReporter: progress_every must be >= 1, got {every}")
         self.progress = progress
         self.every = every

@@ -71,7 +71,8 @@ def minibatch_update(
         num_minibatches: minibatches per pass; the samples (steps, or sequences with ``keep_time``)
             are split evenly (their number must be divisible by ``num_minibatches``).
         max_grad_norm: global norm clip, ``None`` to disable.
-        generator: random generator for the shuffles.
+        generator: random generator for the shuffles (on any device: a CPU generator's
+            permutations are moved to the rollout's device).
         keep_time: keep the time dim (the last batch dim) and cut minibatches of whole sequences.
         chunk_length: with ``keep_time``, cut each sub-env's ``T`` steps into chunks of this length
             (it must divide ``T``); ``None`` keeps whole rows.
@@ -104,7 +105,7 @@ def minibatch_update(
     outputs = []
     for _ in range(epochs):
         # one full-batch minibatch: the order cannot change the gradient, skip the gather
-        order = torch.randperm(n, generator=generator, device=flat.device) if num_minibatches > 1 else None
+        order = _permutation(n, generator, flat.device) if num_minibatches > 1 else None
         for start in range(0, n, size):
             out = loss_module(flat if order is None else flat[order[start : start + size]])
             optimizer.zero_grad(set_to_none=True)
@@ -118,6 +119,13 @@ def minibatch_update(
             optimizer.step()
             outputs.append(out.detach())
     return torch.stack(outputs).mean(0)
+
+
+def _permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """A random permutation of ``range(n)`` on ``device``, drawn on the generator's device."""
+    if generator is None or generator.device == device:
+        return torch.randperm(n, generator=generator, device=device)
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
 
 
 def _sequences(rollout: TensorDictBase, chunk_length: int | None) -> TensorDictBase:

@@ -48,8 +48,12 @@ class ValueEstimator(nn.Module, ABC):
         self.done_key = keys.next_key(done_key)
         self.terminated_key = keys.next_key(terminated_key)
 
+    #: detach the rollout entries read (the outputs are then constants for the losses); an
+    #: estimator meant to be differentiated through (TD(lambda) on imagined rollouts) sets False
+    detach_inputs: bool = True
+
     def _get(self, td: TensorDictBase, key: NestedKey, writer: str, per_step: bool = True) -> torch.Tensor:
-        """The entry ``key`` of ``td``, detached (the estimator's outputs are constants for the losses).
+        """The entry ``key`` of ``td``, detached unless :attr:`detach_inputs` is False.
 
         With ``per_step`` the entry must be ``[*B, T, F]``: the rollout's batch size and one trailing
         dim (``[B, T]`` without it would put the batch on the time axis of the recursions).
@@ -62,7 +66,7 @@ class ValueEstimator(nn.Module, ABC):
                 f"{type(self).__name__}: {key!r} has shape {tuple(value.shape)}; expected "
                 f"{(*td.batch_size, 1)} (the rollout's batch size [*B, T] and a trailing dim)"
             )
-        return value.detach()
+        return value.detach() if self.detach_inputs else value
 
     @torch.no_grad()
     def values(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

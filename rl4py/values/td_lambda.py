@@ -26,6 +26,10 @@ class TDLambda(ValueEstimator):
     ``V(s'_{T-1})``. Writes ``"value_target" = R_t`` and ``"advantage" = R_t - V(s_t)``. See
     :func:`rl4py.values.functional.td_lambda_return_estimate`.
 
+    Unlike the other estimators it does not detach the rollout's entries: on an imagined rollout
+    whose rewards and values carry the world model's and critic's graph, the returns do too (the
+    dynamics back-propagation of Dreamer's actor). The losses detach what they treat as constants.
+
     Args:
         gamma: discount in ``[0, 1]``.
         lmbda: lambda in ``[0, 1]`` (0: one-step TD targets, 1: Monte Carlo return plus bootstrap).
@@ -46,6 +50,8 @@ class TDLambda(ValueEstimator):
         >>> TDLambda(gamma=0.5, lmbda=0.5, continuation_key="continue")(td)["value_target"][0, :, 0]
         tensor([2.2500, 3.0000, 4.0000])
     """
+
+    detach_inputs = False
 
     def __init__(
         self,

@@ -496,3 +496,26 @@ def test_multi_binary_actions_are_checked_sampled_and_stepped() -> None:
         env.step_tensors(torch.full((4, 3), 2))
     with pytest.raises(TypeError, match="expected an integer or bool dtype"):
         env.step_tensors(torch.zeros(4, 3))
+
+
+def test_restored_collector_over_a_gym_env_keeps_the_wrappers_statistics() -> None:
+    from rl4py.collectors import SyncCollector
+    from rl4py.envs import ObservationNorm
+
+    collector = SyncCollector(ObservationNorm(GymEnv("CartPole-v1", num_envs=2)), None, rollout_length=8, seed=0)
+    collector.rollout()
+    state = collector.state_dict()
+    saved_count = collector.env.env.count.clone()
+    fresh = SyncCollector(ObservationNorm(GymEnv("CartPole-v1", num_envs=2)), None, rollout_length=8, seed=0)
+    with pytest.warns(UserWarning, match="not an exact continuation"):
+        fresh.load_state_dict(state)
+    # the saved statistics, plus the reset batch the restart observed
+    assert float(fresh.env.env.count) == float(saved_count) + 2
+
+
+def test_probing_for_masks_leaves_wrapper_statistics_alone() -> None:
+    from rl4py.envs import ObservationNorm, has_action_mask
+
+    env = ObservationNorm(GymEnv(lambda: MaskedCountdownEnv(3, "info"), num_envs=2))
+    assert has_action_mask(env)
+    assert float(env.count) == 0.0

@@ -42,3 +42,23 @@ def test_evaluates_a_dqn_module_and_rejects_bad_settings():
     assert len(evaluation.history) == 2
     with pytest.raises(ValueError, match="every_n_steps, num_envs and max_steps must be >= 1"):
         EvaluationCallback(every_n_steps=0)
+
+
+def test_normalized_modules_are_evaluated_with_their_frozen_statistics(monkeypatch):
+    from rl4py.envs.wrappers import ObservationNorm, find_wrapper
+    from rl4py.trainers import lightning_callbacks
+
+    seen = []
+    original = lightning_callbacks.evaluate_policy
+
+    def spy(env, policy, **kwargs):
+        norm = find_wrapper(env, ObservationNorm)
+        seen.append((norm.mean.clone(), norm.count.clone(), norm.frozen))
+        return original(env, policy, **kwargs)
+
+    monkeypatch.setattr(lightning_callbacks, "evaluate_policy", spy)
+    model = PPOModule(**SMALL, normalize_observations=True)
+    quiet_trainer(4, callbacks=[EvaluationCallback(every_n_steps=4, num_envs=2, max_steps=500)]).fit(model)
+    train_norm = find_wrapper(model.collector.env, ObservationNorm)
+    ((mean, count, frozen),) = seen
+    assert frozen and torch.equal(mean, train_norm.mean) and torch.equal(count, train_norm.count)

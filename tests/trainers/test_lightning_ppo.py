@@ -119,3 +119,26 @@ def test_anneal_lr_decays_linearly_over_max_steps():
         pl.Trainer(max_steps=-1, max_time="00:00:00:05", logger=False, enable_progress_bar=False).fit(
             PPOModule(**SMALL, anneal_lr=True)
         )
+
+
+def test_checkpoints_load_for_evaluation_without_a_trainer_and_from_the_earlier_format(tmp_path):
+    model = PPOModule(**SMALL)
+    trainer = quiet_trainer(4)
+    trainer.fit(model)
+    path = tmp_path / "c.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    # as a 2-process run writes it: load_from_checkpoint (no trainer) takes the networks and rank 0's state
+    two_ranks = {**checkpoint, "rl4py": {"ranks": checkpoint["rl4py"]["ranks"] * 2}}
+    torch.save(two_ranks, tmp_path / "ddp.ckpt")
+    loaded = PPOModule.load_from_checkpoint(tmp_path / "ddp.ckpt", weights_only=False)
+    assert torch.equal(loaded.actor.module[0].weight, model.actor.module[0].weight)
+    # resuming that checkpoint in one process is refused
+    with pytest.raises(ValueError, match="state of 2 ranks but this run has 1"):
+        quiet_trainer(8).fit(PPOModule(**SMALL), ckpt_path=tmp_path / "ddp.ckpt", weights_only=False)
+    # the single-process format written before per-rank states still resumes
+    old = {**checkpoint, "rl4py": checkpoint["rl4py"]["ranks"][0]}
+    torch.save(old, tmp_path / "old.ckpt")
+    resumed = PPOModule(**SMALL)
+    quiet_trainer(8).fit(resumed, ckpt_path=tmp_path / "old.ckpt", weights_only=False)
+    assert resumed.env_frames == 2 * 8 * 16

@@ -190,3 +190,18 @@ def test_mixed_float_dtypes_promote_in_both_forms():
         assert a.dtype == b.dtype == torch.float64
         torch.testing.assert_close(a, b)
         torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
+
+
+def test_returns_carry_the_gradient_of_imagined_rewards_and_values():
+    reward = torch.ones(1, 3, 1, requires_grad=True)
+    next_value = torch.full((1, 3, 1), 2.0, requires_grad=True)
+    td = TensorDict(
+        {
+            "state_value": torch.zeros(1, 3, 1),
+            "next": {"state_value": next_value, "reward": reward, "continue": torch.ones(1, 3, 1)},
+        },
+        batch_size=[1, 3],
+    )
+    TDLambda(gamma=0.5, lmbda=0.5, continuation_key="continue")(td)["value_target"].sum().backward()
+    assert reward.grad is not None and next_value.grad is not None
+    assert reward.grad[0, 0, 0] > 0  # the first return sums later rewards too
