@@ -115,3 +115,12 @@ def test_checkpoints_load_without_unpickling_by_default(tmp_path):
     first.trainer.save_checkpoint(path)
     resumed = _fit("--trainer.max_steps", "12", "--ckpt_path", str(path))
     assert resumed.trainer.global_step == 12 and resumed.model.env_frames == 2 * 32 * 32
+
+
+def test_dqn_recipe_solves_cartpole():
+    from rl4py.trainers.lightning_dqn import DQNModule
+
+    cli = _fit(recipe=str(RECIPES / "dqn_cartpole.yaml"))
+    assert isinstance(cli.model, DQNModule) and cli.model.loss.double_dqn
+    assert cli.model.mean_recent_return >= 475.0
+    assert cli.trainer.global_step < cli.trainer.max_steps
