@@ -203,15 +203,17 @@ class RolloutModule(pl.LightningModule):
             raise KeyError(f"{name}: the checkpoint has no 'rl4py' entry; it was not written by an rl4py module")
         ranks = saved.get("ranks", [saved])  # without "ranks": one process's state (the earlier format)
         if self._trainer is None:
-            # load_from_checkpoint for evaluation or export: the networks matter, rank 0's state will do
-            state = ranks[0]
-        else:
-            if len(ranks) != self.trainer.world_size:
-                raise ValueError(
-                    f"{name}: the checkpoint holds the state of {len(ranks)} ranks but this run has "
-                    f"{self.trainer.world_size}; resume with the same number of processes (devices x nodes)"
-                )
-            state = ranks[self.global_rank]
+            # load_from_checkpoint (evaluation, export): the weights are what matters; the counters
+            # come from rank 0, and no env is built nor any RNG touched (fit(ckpt_path=...) resumes)
+            self.env_frames = int(ranks[0]["env_frames"])
+            self._recent = list(ranks[0]["recent_returns"])
+            return
+        if len(ranks) != self.trainer.world_size:
+            raise ValueError(
+                f"{name}: the checkpoint holds the state of {len(ranks)} ranks but this run has "
+                f"{self.trainer.world_size}; resume with the same number of processes (devices x nodes)"
+            )
+        state = ranks[self.global_rank]
         if self.collector is None:
             self.setup("fit")
         if state["collector"] is not None:

@@ -133,6 +133,7 @@ def test_checkpoints_load_for_evaluation_without_a_trainer_and_from_the_earlier_
     torch.save(two_ranks, tmp_path / "ddp.ckpt")
     loaded = PPOModule.load_from_checkpoint(tmp_path / "ddp.ckpt", weights_only=False)
     assert torch.equal(loaded.actor.module[0].weight, model.actor.module[0].weight)
+    assert loaded.env_frames == 8 * 16 and loaded.collector is None  # no env built for a mere load
     # resuming that checkpoint in one process is refused
     with pytest.raises(ValueError, match="state of 2 ranks but this run has 1"):
         quiet_trainer(8).fit(PPOModule(**SMALL), ckpt_path=tmp_path / "ddp.ckpt", weights_only=False)
