@@ -28,29 +28,23 @@ class Sampler(Protocol):
 
     def reset(self, capacity: int) -> None:
         """Forgets every item and prepares for a storage of ``capacity`` rows."""
-        ...
 
     def add(self, indices: torch.Tensor) -> None:
         """Registers the rows just written (int64 ``[N]``, CPU)."""
-        ...
 
     def sample(
         self, size: int, batch_size: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Draws ``batch_size`` rows among ``[0, size)``; returns ``(indices [batch_size], extras)``."""
-        ...
 
     def update_priority(self, index: torch.Tensor, priority: torch.Tensor) -> None:
         """Sets the priority of rows ``index``."""
-        ...
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's state (priorities, ...): tensors and plain Python values."""
-        ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`."""
-        ...
 
 
 class RandomSampler:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResul
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values import GAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
-__all__ = ["PPOConfig", "train_ppo"]
+__all__ = ["PPOConfig", "run_ppo", "train_ppo"]
 
 
 @dataclass
@@ -116,7 +117,42 @@ def train_ppo(
         init_log_std=config.init_log_std,
     )
     actor, critic = actor.to(env.device), critic.to(env.device)
-    estimator = make_estimator(config, actor, critic)
+    return run_ppo(
+        env,
+        config,
+        policy=actor,
+        actor=actor,
+        critic=critic,
+        value_network=critic,
+        modules={"actor": actor, "critic": critic},
+        start=start,
+        progress=progress,
+        progress_every=progress_every,
+    )
+
+
+def run_ppo(
+    env: EnvBase,
+    config: PPOConfig,
+    *,
+    policy: torch.nn.Module,
+    actor: torch.nn.Module,
+    critic: torch.nn.Module,
+    value_network: torch.nn.Module,
+    modules: dict[str, torch.nn.Module],
+    start: float,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 10,
+    **update_kwargs: Any,
+) -> TrainResult:
+    """The PPO loop of :func:`train_ppo` and :func:`~rl4py.trainers.train_recurrent_ppo` on built networks.
+
+    Collects with ``policy``, estimates advantages with ``value_network``, updates
+    :class:`~rl4py.losses.PPOLoss` on ``(actor, critic)`` with :func:`minibatch_update`
+    (``update_kwargs`` such as ``keep_time``/``chunk_length`` pass through), anneals the learning
+    rate, tracks episodes and reports progress.
+    """
+    estimator = make_estimator(config, actor, value_network)
     loss = PPOLoss(
         actor,
         critic,
@@ -129,7 +165,7 @@ def train_ppo(
     )
     optimizer = torch.optim.Adam(loss.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
     collector = SyncCollector(
-        env, actor, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
+        env, policy, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
     )
     shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
     tracker = EpisodeTracker(config.window, config.target_return)
@@ -154,6 +190,7 @@ def train_ppo(
                 num_minibatches=config.num_minibatches,
                 max_grad_norm=config.max_grad_norm,
                 generator=shuffle,
+                **update_kwargs,
             )
             updates += config.epochs * config.num_minibatches
         reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
@@ -164,7 +201,7 @@ def train_ppo(
         mean_return=tracker.mean_return,
         iterations=iteration,
         updates=updates,
-        modules={"actor": actor, "critic": critic},
+        modules=modules,
         history=reporter.history,
     )
 

@@ -22,15 +22,12 @@ from dataclasses import dataclass
 
 import torch
 
-from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
-from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
-from rl4py.trainers.ppo_loop import PPOConfig, make_estimator
-from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
-from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.trainers.ppo_loop import PPOConfig, run_ppo
+from rl4py.trainers.tracking import TrainResult
 
 __all__ = ["RecurrentPPOConfig", "train_recurrent_ppo"]
 
@@ -105,57 +102,17 @@ def train_recurrent_ppo(
         masked=has_action_mask(env),
         init_log_std=config.init_log_std,
     ).to(env.device)
-    actor, critic = policy.actor, policy.critic
-    estimator = make_estimator(config, actor, policy.value_network)
-    loss = PPOLoss(
-        actor,
-        critic,
-        clip_epsilon=config.clip_epsilon,
-        dual_clip=config.dual_clip,
-        entropy_coeff=config.entropy_coeff,
-        critic_coeff=config.critic_coeff,
-        clip_value=config.clip_value,
-        normalize_advantage=config.normalize_advantage,
-    )
-    optimizer = torch.optim.Adam(loss.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
-    collector = SyncCollector(
-        env, policy, config.rollout_length, total_frames=config.total_frames, seed=config.seed, return_same_td=True
-    )
-    shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
-    tracker = EpisodeTracker(config.window, config.target_return)
-    reporter = ProgressReporter(progress, progress_every, start)
-    updates = 0
-    iteration = 0
-    for iteration, rollout in enumerate(collector, start=1):
-        tracker.update(rollout)
-        if tracker.solved:
-            break
-        if config.anneal_lr:
-            frac = 1.0 - (collector.frames - collector.frames_per_rollout) / config.total_frames
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * frac
-        with num_threads(config.update_threads):
-            estimator(rollout)
-            stats = minibatch_update(
-                loss,
-                optimizer,
-                rollout,
-                epochs=config.epochs,
-                num_minibatches=config.num_minibatches,
-                max_grad_norm=config.max_grad_norm,
-                generator=shuffle,
-                keep_time=True,
-                chunk_length=config.chunk_length,
-            )
-            updates += config.epochs * config.num_minibatches
-        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
-    return TrainResult(
-        solved=tracker.solved,
-        frames=collector.frames,
-        seconds=time.perf_counter() - start,
-        mean_return=tracker.mean_return,
-        iterations=iteration,
-        updates=updates,
-        modules={"policy": policy, "actor": actor, "critic": critic},
-        history=reporter.history,
+    return run_ppo(
+        env,
+        config,
+        policy=policy,
+        actor=policy.actor,
+        critic=policy.critic,
+        value_network=policy.value_network,
+        modules={"policy": policy, "actor": policy.actor, "critic": policy.critic},
+        start=start,
+        progress=progress,
+        progress_every=progress_every,
+        keep_time=True,
+        chunk_length=config.chunk_length,
     )
