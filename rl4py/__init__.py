@@ -39,7 +39,6 @@ from rl4py.losses import (
     LossModule,
     PolicyDistillationLoss,
     PPOLoss,
-    bc_step,
     polyak_update,
     total_loss,
 )
@@ -80,7 +79,6 @@ __all__ = [
     "PolicyDistillationLoss",
     "TDLambda",
     "VTrace",
-    "bc_step",
     "MLP",
     "CartPole",
     "AutoRegressiveActor",

@@ -3,10 +3,14 @@
     rl4py fit --config recipes/ppo_cartpole.yaml
     rl4py fit --config recipes/ppo_cartpole.yaml --model.loss.init_args.dual_clip 3.0
     rl4py fit --config recipes/ppo_cartpole.yaml --model.value_estimator.class_path rl4py.values.VTrace
+    rl4py fit --config recipes/ppo_cartpole.yaml --model.config.lr 1e-3 --seed_everything 7
+    rl4py fit --model PPOModule --model.env CartPole --print_config
     rl4py fit --config recipes/ppo_cartpole.yaml --trainer.devices 2 --trainer.strategy ddp --trainer.accelerator cpu
 
-Every constructor argument of the model is a config key; unknown keys and wrong types are
-reported by the CLI before training starts.
+Every constructor argument of the model is a config key (the hyperparameters under
+``--model.config.*``); unknown keys and wrong types are reported by the CLI before training
+starts. rl4py's modules, losses and value estimators are imported first, so their short class
+names work (``--model PPOModule``, ``--model.value_estimator VTrace``).
 """
 
 from __future__ import annotations
@@ -41,11 +45,19 @@ def _safe_checkpoint_loading(args: list[str]) -> list[str]:
 _CHECKPOINT_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+def _import_components() -> None:
+    """Imports every rl4py class the CLI can name, so that jsonargparse resolves short names."""
+    import rl4py.losses  # noqa: F401
+    import rl4py.values  # noqa: F401
+    from rl4py.trainers import lightning_bc, lightning_dqn, lightning_impala, lightning_ppo  # noqa: F401
+
+
 def main(args: list[str] | None = None) -> None:
     """Runs ``LightningCLI`` with any ``LightningModule`` given by ``--model.class_path`` / the config."""
     import lightning.pytorch as pl
     from lightning.pytorch.cli import LightningCLI
 
+    _import_components()
     # the collector feeds Lightning in the training process on purpose (it runs the live policy)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     # the args are the command line plus the --weights_only default

@@ -4,7 +4,7 @@ The math is in plain functions on tensors (:func:`bc_loss_discrete`, :func:`bc_l
 :func:`categorical_kl`, :func:`policy_distillation_loss`, :func:`value_distillation_loss`); the
 loss modules (:class:`BCLoss`, :class:`PolicyDistillationLoss`) read a TensorDict and return
 ``loss_*`` terms plus detached diagnostics, as every :class:`~rl4py.losses.LossModule`.
-:func:`bc_step` runs one supervised update with any loss module.
+Training with them is :func:`rl4py.trainers.train_bc` (one update step: :func:`rl4py.trainers.gradient_step`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from collections.abc import Sequence
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import distributions as D
-from torch import nn
 
 from rl4py import keys
 from rl4py.keys import NestedKey
-from rl4py.losses.common import LossModule, total_loss
+from rl4py.losses.common import LossModule
 from rl4py.modules.actors import ProbabilisticActor
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "PolicyDistillationLoss",
     "bc_loss_discrete",
     "bc_loss_multi_head",
-    "bc_step",
     "categorical_kl",
     "policy_distillation_loss",
     "value_distillation_loss",
@@ -405,43 +403,3 @@ class PolicyDistillationLoss(LossModule):
             kl = categorical_kl(teacher_logits, student_logits).mean()
             agreement = (teacher_logits.argmax(-1) == student_logits.argmax(-1)).float().mean()
         return TensorDict({"loss_distillation": loss, "kl": kl, "agreement": agreement}, batch_size=[])
-
-
-# ---------------------------------------------------------------------------------------------
-# update step
-
-
-def bc_step(
-    loss_module: LossModule,
-    optimizer: torch.optim.Optimizer,
-    batch: TensorDictBase,
-    max_grad_norm: float | None = None,
-) -> TensorDict:
-    """One supervised update: forward, backward of the summed ``loss_*`` terms, optional clip, step.
-
-    Works with any loss module (:class:`BCLoss`, :class:`PolicyDistillationLoss`, ...).
-
-    Args:
-        loss_module: computes the loss terms on ``batch``.
-        optimizer: steps the parameters (built over the trained module's parameters).
-        batch: a minibatch ``TensorDict`` with what the loss reads.
-        max_grad_norm: clip the global gradient norm of ``loss_module``'s parameters to this
-            (``torch.nn.utils.clip_grad_norm_``); ``None`` disables clipping.
-
-    Returns:
-        The loss outputs, detached; with clipping also ``grad_norm``, the norm before clipping.
-    """
-    if max_grad_norm is not None and not max_grad_norm > 0:
-        raise ValueError(f"bc_step: max_grad_norm must be > 0 or None, got {max_grad_norm}")
-    out = loss_module(batch)
-    optimizer.zero_grad(set_to_none=True)
-    total_loss(out).backward()
-    grad_norm = None
-    if max_grad_norm is not None:
-        params = [p for p in loss_module.parameters() if p.requires_grad]
-        grad_norm = nn.utils.clip_grad_norm_(params, max_grad_norm)
-    optimizer.step()
-    out = out.detach()
-    if grad_norm is not None:
-        out.set("grad_norm", grad_norm.detach())
-    return out

@@ -1,28 +1,63 @@
-"""Training: plain-loop trainers and helpers, and LightningModules (imported on first use, so the
-plain loops never import Lightning)."""
+"""Training. Each algorithm is one config (its defaults table), one builder and one update body,
+called by its plain loop (``train_*``) and its LightningModule (imported on first use, so the
+plain loops never import Lightning).
 
-from rl4py.trainers.dqn_loop import DQNConfig, train_dqn
+============  =====================  =====================  ======================  ====================
+algorithm     config                 builder                update body             front-ends
+============  =====================  =====================  ======================  ====================
+PPO           :class:`PPOConfig`     :func:`build_ppo`      actor_critic_update     train_ppo, PPOModule
+recurrent     RecurrentPPOConfig     build_recurrent_ppo    actor_critic_update     train_recurrent_ppo,
+PPO                                                                                 RecurrentPPOModule
+IMPALA        :class:`ImpalaConfig`  :func:`build_impala`   actor_critic_update     train_impala, ImpalaModule
+DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
+BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
+============  =====================  =====================  ======================  ====================
+"""
+
+from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update
+from rl4py.trainers.bc import BCConfig, BCParts, bc_update, build_bc, collect_demonstrations, train_bc
+from rl4py.trainers.config import TrainConfig
+from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.evaluation import evaluate_policy
-from rl4py.trainers.impala_loop import ImpalaConfig, train_impala
-from rl4py.trainers.ppo_loop import PPOConfig, train_ppo
-from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, train_recurrent_ppo
+from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
+from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
+from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
-from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.trainers.updates import NonFiniteLossError, gradient_step, minibatch_update, num_threads
 from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
+    "ActorCriticConfig",
+    "ActorCriticParts",
+    "BCConfig",
+    "BCParts",
+    "BehaviourLag",
     "DQNConfig",
+    "DQNParts",
     "EpisodeTracker",
-    "ProgressReporter",
     "ImpalaConfig",
+    "NonFiniteLossError",
     "PPOConfig",
+    "ProgressReporter",
     "RecurrentPPOConfig",
+    "TrainConfig",
     "TrainResult",
+    "actor_critic_update",
+    "bc_update",
+    "build_bc",
+    "build_dqn",
+    "build_impala",
+    "build_ppo",
+    "build_recurrent_ppo",
+    "collect_demonstrations",
+    "dqn_update",
     "evaluate_policy",
+    "gradient_step",
     "load_weights",
     "minibatch_update",
     "num_threads",
     "save_weights",
+    "train_bc",
     "train_dqn",
     "train_impala",
     "train_ppo",
@@ -32,10 +67,13 @@ __all__ = [
 
 _LIGHTNING = {
     "PPOModule": "rl4py.trainers.lightning_ppo",
+    "RecurrentPPOModule": "rl4py.trainers.lightning_ppo",
     "RolloutDataset": "rl4py.trainers.lightning_base",
     "RolloutModule": "rl4py.trainers.lightning_base",
+    "load_checkpoint": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
+    "BCModule": "rl4py.trainers.lightning_bc",
     "EvaluationCallback": "rl4py.trainers.lightning_callbacks",
 }
 

@@ -1,119 +1,99 @@
-"""What the actor-critic LightningModules (PPO, IMPALA) share: the networks built for the env, a
-loss and a value estimator wired to them, and the epochs x minibatches update of each rollout."""
+"""What the actor-critic LightningModules (PPO, recurrent PPO, IMPALA) share: the components a
+builder makes for the env, the optimizer, and the training step around the shared update body
+:func:`~rl4py.trainers.actor_critic.actor_critic_update`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Iterator
 
 import torch
 from tensordict import TensorDictBase
-from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
-from rl4py.collectors.sync import SyncCollector
-from rl4py.envs.action_masks import has_action_mask
-from rl4py.envs.factory import make_env
-from rl4py.losses.common import LossModule
-from rl4py.modules.actor_critic import make_actor_critic
-from rl4py.modules.actors import ProbabilisticActor
-from rl4py.trainers.lightning_base import RolloutModule, should_log
-from rl4py.trainers.updates import minibatch_update
-from rl4py.values.base import ValueEstimator
+from rl4py.envs.base import EnvBase
+from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update, make_optimizer
+from rl4py.trainers.lightning_base import RolloutModule
 
-__all__ = ["ActorCriticModule", "LossFactory"]
-
-LossFactory = Callable[[ProbabilisticActor, TensorDictModuleBase], LossModule]
+__all__ = ["ActorCriticModule"]
 
 
 class ActorCriticModule(RolloutModule):
-    """Base of :class:`~rl4py.trainers.PPOModule` and :class:`~rl4py.trainers.ImpalaModule`.
+    """Base of :class:`~rl4py.trainers.PPOModule`, :class:`~rl4py.trainers.RecurrentPPOModule` and
+    :class:`~rl4py.trainers.ImpalaModule`.
 
-    A subclass saves its hyperparameters (``env``, ``env_kwargs``, ``num_envs``,
-    ``rollout_length``, ``num_cells``, ``lr``, ``adam_eps``, ``epochs``, ``num_minibatches``,
-    ``max_grad_norm``, ``seed``, ...) and calls :meth:`build`; it may override
-    :meth:`collection_policy` (IMPALA collects with a lagging copy of the actor).
+    A subclass's :meth:`build` calls its algorithm's builder and hands the parts to
+    :meth:`set_parts`, which registers ``actor``, ``critic``, ``loss`` and ``value_estimator`` as
+    submodules. Each training step: one rollout, :meth:`learning_rate`, the update body,
+    :meth:`after_update`, logging, the stop rules.
     """
 
-    def build(
-        self, loss: LossFactory, value_estimator: ValueEstimator | None, default: Callable[[], ValueEstimator]
-    ) -> None:
-        """Checks the update settings, builds ``actor`` and ``critic`` for the env (seeded by
-        ``seed``), the loss from them, and hands the value estimator (``default()`` if ``None``)
-        the critic and, if it takes one and has none, the actor."""
-        hp = self.hparams
-        name = type(self).__name__
-        if hp.epochs < 1 or hp.num_minibatches < 1:
-            raise ValueError(f"{name}: epochs and num_minibatches must be >= 1, got {hp.epochs}, {hp.num_minibatches}")
-        samples = hp.num_envs * hp.rollout_length
-        if samples % hp.num_minibatches:
-            raise ValueError(
-                f"{name}: num_envs * rollout_length = {samples} does not split into "
-                f"num_minibatches={hp.num_minibatches} equal minibatches"
-            )
-        torch.manual_seed(hp.seed)
-        probe = make_env(hp.env, num_envs=1, **(hp.env_kwargs or {}))
-        self.actor, self.critic = make_actor_critic(
-            probe.single_observation_space,
-            probe.single_action_space,
-            hp.num_cells,
-            masked=has_action_mask(probe),
-        )
-        probe.close()
-        self.loss = loss(self.actor, self.critic)
-        self.value_estimator = value_estimator if value_estimator is not None else default()
-        self.value_estimator.value_network = self.critic
-        if hasattr(self.value_estimator, "actor") and self.value_estimator.actor is None:
-            self.value_estimator.actor = self.actor
-        self._shuffle = torch.Generator()
+    config: ActorCriticConfig
+    #: minibatches of whole sequences (recurrent policies)
+    keep_time: bool = False
+
+    def set_parts(self, parts: ActorCriticParts) -> None:
+        """Keeps the built parts and registers the networks, the loss and the estimator stages."""
+        self.parts = parts
+        self.actor = parts.actor
+        self.critic = parts.critic
+        self.loss = parts.loss
+        self.value_estimator = parts.value_estimator
+        self.estimator_stages = nn.ModuleList(parts.estimators[1:])
 
     def collection_policy(self) -> nn.Module:
-        """The policy the collector runs (the actor)."""
-        return self.actor
+        return self.parts.policy
 
-    # ------------------------------------------------------------------ data
-    def setup(self, stage: str) -> None:
-        if self.collector is not None:
-            return
-        hp = self.hparams
-        self.collector = SyncCollector(
-            self.make_rank_env(), self.collection_policy(), hp.rollout_length, seed=self.rank_seed, return_same_td=True
-        )
+    def on_collector_built(self, env: EnvBase) -> None:
+        sequence = (self.chunk_length or self.config.rollout_length) if self.keep_time else 1
+        self.config.check_minibatches(env.num_envs, type(self).__name__, sequence)
         # a CPU generator (permutations move to the device): its state resumes on any device
         self._shuffle = torch.Generator().manual_seed(self.rank_seed)
-        torch.manual_seed(self.rank_seed)  # this rank's action sampling
 
-    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        hp = self.hparams
-        return torch.optim.Adam(self.loss.parameters(), lr=hp.lr, eps=hp.adam_eps, fused=True)
+    @property
+    def chunk_length(self) -> int | None:
+        """Truncated-BPTT chunk length (recurrent modules)."""
+        return None
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return make_optimizer(self.loss, self.config)
+
+    def learning_rate(self, frames_done: int) -> float | None:
+        """The learning rate of the next update given the env steps (all ranks) before its rollout;
+        ``None`` leaves it."""
+        return None
+
+    def after_update(self) -> None:
+        """Called after each update (IMPALA moves its behaviour policy)."""
 
     # -------------------------------------------------------------- training
-    def update(self, rollout: TensorDictBase) -> TensorDictBase:
-        """``epochs`` x ``num_minibatches`` optimizer steps on ``rollout`` (advantages written);
-        returns the loss outputs averaged over the minibatches."""
-        hp = self.hparams
-        return minibatch_update(
-            self.loss,
-            self.optimizers(),
-            rollout,
-            epochs=hp.epochs,
-            num_minibatches=hp.num_minibatches,
-            max_grad_norm=hp.max_grad_norm,
-            generator=self._shuffle,
-            backward=self.manual_backward,  # under DDP: all-reduces every minibatch's gradients
-        )
+    def training_step(self, dataloader_iter: Iterator) -> None:
+        start = time.perf_counter()
+        rollout = self.next_rollout(dataloader_iter)
+        optimizer = self.optimizers()
+        lr = self.learning_rate(self.global_env_frames - self.collector.frames_per_rollout * self.trainer.world_size)
+        if lr is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        stats = self.update(rollout)
+        self.after_update()
+        frames = self.collector.frames_per_rollout * self.trainer.world_size
+        self.log_metrics(stats, {"charts/SPS": frames / (time.perf_counter() - start)})
+        self.stop_if_done()
 
-    def log_update(self, stats: TensorDictBase, start: float) -> None:
-        """On logging steps: every loss output, the episode metrics, env steps and steps/s since ``start``."""
-        if not should_log(self.trainer):
-            return
-        frames = self.collector.frames_per_rollout
-        log = partial(self.log, on_step=True, on_epoch=False, batch_size=frames)
-        for key, value in stats.items():
-            log(f"losses/{key}", value)
-        self.log_common(log)
-        log("charts/SPS", frames * self.trainer.world_size / (time.perf_counter() - start), prog_bar=True)
+    def update(self, rollout: TensorDictBase) -> TensorDictBase:
+        """The update body on one rollout (``manual_backward``: under DDP, every minibatch's
+        gradients are all-reduced)."""
+        return actor_critic_update(
+            self.parts,
+            rollout,
+            self.optimizers(),
+            self.config,
+            self._shuffle,
+            backward=self.manual_backward,
+            keep_time=self.keep_time,
+            chunk_length=self.chunk_length,
+        )
 
     # ------------------------------------------------------------ checkpoint
     def extra_checkpoint_state(self) -> dict:

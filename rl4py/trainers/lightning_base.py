@@ -1,11 +1,18 @@
-"""What rl4py's LightningModules share: a collector per rank fed through an iterable dataset,
-episode metrics reduced across ranks, the target-return stop, and the checkpoint of the env,
-the counters and the RNG states."""
+"""What rl4py's LightningModules share: the env and the networks built in ``configure_model``, a
+collector per rank fed through an iterable dataset, episode metrics reduced across ranks, the
+stop rules (``target_return``, ``total_frames``), and the checkpoint of the env, the counters, the
+metrics and the RNG states."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import lightning.pytorch as pl
 import torch
 from tensordict import TensorDictBase
@@ -13,14 +20,13 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import MaxMetric, MeanMetric
 
 from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import ObservationNorm
+from rl4py.trainers.config import TrainConfig, as_config
 
-__all__ = ["RolloutDataset", "RolloutModule", "log_episode_metrics", "should_log"]
-
-RECENT_EPISODES = 20
-"""Episodes in ``mean_recent_return`` and in the ``target_return`` stop."""
+__all__ = ["RolloutDataset", "RolloutModule", "load_checkpoint"]
 
 
 def _to_cpu(value):
@@ -39,30 +45,6 @@ def _identity(item: TensorDictBase) -> TensorDictBase:
     return item
 
 
-def should_log(trainer: pl.Trainer) -> bool:
-    """Whether Lightning writes logs at this training step (``log_every_n_steps``, or the last step).
-
-    ``self.log`` costs milliseconds per call on CPU; calling it only on the steps whose values
-    Lightning keeps removes that cost from the other steps.
-    """
-    connector = getattr(trainer, "_logger_connector", None)
-    return True if connector is None else bool(connector.should_update_logs)
-
-
-def log_episode_metrics(module: RolloutModule, log: Callable) -> None:
-    """Logs and resets the episode metrics; they cover every rank's episodes since the last log.
-
-    Every rank reaches this on the same steps, so the metrics' ``compute()`` (a collective under
-    DDP) is called in lockstep.
-    """
-    episode_return, max_return = module.episode_return.compute(), module.max_episode_return.compute()
-    module.episode_return.reset()
-    module.max_episode_return.reset()
-    if torch.isfinite(max_return):  # some rank finished an episode
-        log("charts/episodic_return", episode_return, prog_bar=True)
-        log("charts/max_episodic_return", max_return)
-
-
 class RolloutDataset(IterableDataset):
     """Feeds a collector to Lightning: each item is one rollout ``TensorDict[B, T]``.
 
@@ -78,43 +60,135 @@ class RolloutDataset(IterableDataset):
             yield self.collector.rollout()
 
 
-class RolloutModule(pl.LightningModule):
-    """Base of the rl4py LightningModules (manual optimization, one collector per rank).
+class RolloutModule(pl.LightningModule, ABC):
+    """Base of the rl4py LightningModules (manual optimization, one env and collector per rank).
 
-    A subclass saves hyperparameters including ``env``, ``num_envs``, ``env_kwargs``, ``seed``,
-    ``target_return`` (and optionally ``normalize_observations``); builds ``self.collector`` in
-    :meth:`setup` with :meth:`make_rank_env` and :attr:`rank_seed`; calls :meth:`next_rollout` in
-    ``training_step`` and :meth:`log_common` on logging steps; and adds its own resume state
-    through :meth:`extra_checkpoint_state` / :meth:`load_extra_checkpoint_state`. Each rank's env,
+    The constructor only records the settings: the env, the networks and the collector are built
+    in :meth:`configure_model` (Lightning calls it in ``fit`` on each rank, after the devices are
+    set, and in ``load_from_checkpoint``), the networks from the env's spaces. A subclass sets
+    :attr:`config_class` and implements :meth:`build` (the algorithm's builder) and
+    :meth:`collection_policy`; its ``training_step`` calls :meth:`next_rollout`, the algorithm's
+    update body, :meth:`log_metrics` and :meth:`stop_if_done`.
+
+    Seeds: the networks are initialised from the seed ``seed_everything`` set (the CLI's
+    ``--seed_everything``; ``torch.initial_seed()``), identically on every rank; each rank's env,
     sampling and shuffles are seeded ``seed + 1000 * rank``.
+
+    Args:
+        env: a native env name or a gymnasium id (see :func:`rl4py.envs.make_env`).
+        config: the algorithm's config (or a mapping of its fields, as a checkpoint stores it).
+        env_kwargs: extra constructor arguments of the env.
+        normalize_observations: wrap each rank's env in :class:`~rl4py.envs.ObservationNorm`
+            (each rank keeps its own statistics, in the checkpoint).
     """
 
-    def __init__(self) -> None:
+    config_class: ClassVar[type[TrainConfig]] = TrainConfig
+    """The config type of the algorithm."""
+    component_args: ClassVar[tuple[str, ...]] = ()
+    """Constructor arguments holding modules (networks, losses): not saved as hyperparameters, so
+    ``load_from_checkpoint`` needs them passed again when they were given."""
+    recent_episodes: ClassVar[int] = 20
+    """Episodes in :attr:`mean_recent_return` (``config.window`` when the config has one)."""
+
+    def __init__(
+        self,
+        env: str,
+        config: TrainConfig | dict | None = None,
+        env_kwargs: dict | None = None,
+        normalize_observations: bool = False,
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        self.config = as_config(config, self.config_class)
+        self.env_name = env
+        self.env_kwargs = dict(env_kwargs or {})
+        self.normalize_observations = normalize_observations
+        # the subclass's constructor arguments (or, from the CLI, its resolved config with the class
+        # path), components left out; the config as a plain dict: checkpoints load with weights_only=True
+        self.save_hyperparameters(ignore=list(self.component_args))
+        self.hparams["config"] = dataclasses.asdict(self.config)
         self.episode_return = MeanMetric(nan_strategy="ignore")
         self.max_episode_return = MaxMetric()
         self.env_frames = 0
+        self.training_steps = 0
+        self.base_seed: int | None = None
         self.collector: SyncCollector | None = None
+        self.built = False
         self._recent: list[float] = []
         self.last_returns = torch.zeros(0)
 
-    # ------------------------------------------------------------------ data
+    # ----------------------------------------------------------------- build
+    @abstractmethod
+    def build(self, observation_space: gym.Space, action_space: gym.Space, masked: bool) -> None:
+        """Builds the algorithm's components for one sub-env's spaces (the algorithm's builder)."""
+
+    @abstractmethod
+    def collection_policy(self) -> torch.nn.Module:
+        """The policy the collector runs."""
+
+    def on_collector_built(self, env: EnvBase) -> None:
+        """Per-rank state a subclass creates once the env exists (shuffle generators, buffers)."""
+
+    @property
+    def attached(self) -> bool:
+        """Whether a ``Trainer`` runs this module (``False`` after a bare ``load_from_checkpoint``)."""
+        try:
+            self.trainer  # noqa: B018 -- raises when no Trainer is attached
+        except RuntimeError:
+            return False
+        return True
+
     @property
     def rank_seed(self) -> int:
         """This rank's seed: ``seed + 1000 * global_rank``."""
-        return int(self.hparams.seed) + 1000 * self.global_rank
+        if self.base_seed is None:
+            raise RuntimeError(f"{type(self).__name__}: the seed is set in configure_model()")
+        return self.base_seed + 1000 * self.global_rank
 
-    def make_rank_env(self) -> EnvBase:
-        """This rank's batched env, on the module's device (in :class:`~rl4py.envs.ObservationNorm`
-        when the module has ``normalize_observations=True``; each rank keeps its own statistics)."""
-        hp = self.hparams
-        env = make_env(hp.env, num_envs=hp.num_envs, device=self.device, **(hp.env_kwargs or {}))
-        return ObservationNorm(env) if hp.get("normalize_observations", False) else env
+    def make_rank_env(self, device: torch.device | str = "cpu", num_envs: int | None = None) -> EnvBase:
+        """This rank's batched env on ``device`` (in :class:`~rl4py.envs.ObservationNorm` with
+        ``normalize_observations``)."""
+        num_envs = self.config.num_envs if num_envs is None else num_envs
+        env = make_env(self.env_name, num_envs=num_envs, device=device, **self.env_kwargs)
+        return ObservationNorm(env) if self.normalize_observations else env
 
+    def configure_model(self) -> None:
+        """Builds the env, the networks and the collector (once).
+
+        Under a ``Trainer``: this rank's env on the strategy's device, the networks from the
+        ``seed_everything`` seed (the same on every rank), the collector seeded for the rank.
+        Without one (``load_from_checkpoint`` for evaluation or export): the networks only, from
+        a one-env probe's spaces on the CPU, in a forked RNG (the caller's RNG is untouched).
+        """
+        if self.built:
+            return
+        if not self.attached:
+            probe = make_env(self.env_name, num_envs=1, **self.env_kwargs)
+            with torch.random.fork_rng():
+                self.build(probe.single_observation_space, probe.single_action_space, has_action_mask(probe))
+            probe.close()
+            self.built = True
+            return
+        self.base_seed = torch.initial_seed()
+        env = self.make_rank_env(device=self.trainer.strategy.root_device)
+        torch.manual_seed(self.base_seed)  # the same networks on every rank
+        self.build(env.single_observation_space, env.single_action_space, has_action_mask(env))
+        self.built = True
+        self.collector = SyncCollector(
+            env, self.collection_policy(), self.rollout_length, seed=self.rank_seed, return_same_td=True
+        )
+        self.on_collector_built(env)
+        torch.manual_seed(self.rank_seed)  # this rank's action sampling
+
+    @property
+    def rollout_length(self) -> int:
+        """Steps per sub-env per rollout (the config's ``rollout_length``)."""
+        return int(self.config.rollout_length)
+
+    # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
         if self.collector is None:
-            raise RuntimeError(f"{type(self).__name__}: setup() must build the collector before training")
+            raise RuntimeError(f"{type(self).__name__}: configure_model() must build the collector before training")
         # its own generator: creating the iterator must not draw from the global RNG (exact resume)
         return DataLoader(
             RolloutDataset(self.collector), batch_size=None, collate_fn=_identity, generator=torch.Generator()
@@ -127,55 +201,108 @@ class RolloutModule(pl.LightningModule):
         next rollout before this update: every rollout is collected by the current policy.
         """
         rollout, _, _ = next(dataloader_iter)
+        self.training_steps += 1
         self.env_frames += self.collector.frames_per_rollout
+        self.record_episodes(rollout)
+        return rollout
+
+    def record_episodes(self, rollout: TensorDictBase) -> None:
+        """Adds the episodes that ended in ``rollout`` to the metrics and the recent returns."""
         returns, _ = finished_episodes(rollout)
         self.last_returns = returns  # this rank's episodes of this step (for callbacks)
-        self._recent = (self._recent + returns.tolist())[-RECENT_EPISODES:]
+        window = getattr(self.config, "window", self.recent_episodes)
+        self._recent = (self._recent + returns.tolist())[-window:]
         # every rank calls compute() when logging: the metrics reduce over all ranks' episodes
         self.episode_return.update(returns)
         self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
-        return rollout
 
-    def log_common(self, log: Callable) -> None:
-        """Logs the episode metrics and the global env-step counter (call on logging steps)."""
-        log_episode_metrics(self, log)
-        # every rank collects the same number of frames: the global count is rank 0's times the ranks
-        log("charts/env_steps", float(self.env_frames * self.trainer.world_size), prog_bar=True)
+    @property
+    def global_env_frames(self) -> int:
+        """Env steps collected by all ranks (every rank collects the same number)."""
+        world_size = self.trainer.world_size if self.attached else 1
+        return self.env_frames * world_size
 
-    def stop_at_target(self) -> None:
-        """Stops training once the recent mean return of any rank reaches ``target_return``.
+    # --------------------------------------------------------------- logging
+    def should_log(self) -> bool:
+        """Whether this training step logs: every ``log_every_n_steps`` training steps of the Trainer.
+
+        ``self.log`` costs milliseconds per call on CPU; logging only on these steps removes that
+        cost from the others.
+        """
+        every = self.trainer.log_every_n_steps
+        return every > 0 and self.training_steps % every == 0
+
+    def log_metrics(self, stats: TensorDictBase | None, extra: dict[str, float] | None = None) -> None:
+        """On logging steps: the update's ``losses/*``, the episode metrics, env steps and ``extra``.
+
+        Every rank reaches this on the same steps, so the metrics' ``compute()`` (a collective under
+        DDP) is called in lockstep.
+        """
+        if not self.should_log():
+            return
+        batch = self.collector.frames_per_rollout if self.collector is not None else 1
+        log = self._log_fn(batch)
+        if stats is not None:
+            for key, value in stats.items():
+                log(f"losses/{key}", value)
+        episode_return, max_return = self.episode_return.compute(), self.max_episode_return.compute()
+        self.episode_return.reset()
+        self.max_episode_return.reset()
+        if torch.isfinite(max_return):  # some rank finished an episode
+            log("charts/episodic_return", episode_return, prog_bar=True)
+            log("charts/max_episodic_return", max_return)
+        log("charts/env_steps", float(self.global_env_frames), prog_bar=True)
+        for key, value in (extra or {}).items():
+            log(key, value)
+
+    def _log_fn(self, batch_size: int) -> Callable[..., None]:
+        def log(name: str, value: Any, prog_bar: bool = False) -> None:
+            self.log(name, value, on_step=True, on_epoch=False, batch_size=batch_size, prog_bar=prog_bar)
+
+        return log
+
+    def stop_if_done(self) -> None:
+        """Stops training once the env-step budget ``total_frames`` is spent or the recent mean
+        return of any rank reaches ``target_return``.
 
         Under DDP the decision is reduced across ranks (a collective every rank reaches on every
         step), so all ranks stop on the same step instead of one leaving the others in a collective.
         """
-        target = self.hparams.target_return
-        if target is None:
-            return
-        local = len(self._recent) == RECENT_EPISODES and self.mean_recent_return >= target
-        if self.trainer.world_size > 1:
-            local = self.trainer.strategy.reduce_boolean_decision(local, all=False)
-        if local:
+        done = self.global_env_frames >= self.config.total_frames
+        target = self.config.target_return
+        window = getattr(self.config, "window", self.recent_episodes)
+        if target is not None:
+            reached = len(self._recent) == window and self.mean_recent_return >= target
+            if self.trainer.world_size > 1:
+                reached = self.trainer.strategy.reduce_boolean_decision(reached, all=False)
+            done = done or reached
+        if done:
             self.trainer.should_stop = True
 
     @property
     def mean_recent_return(self) -> float:
-        """Mean return of this rank's last 20 finished episodes (NaN before the first)."""
+        """Mean return of this rank's last ``window`` finished episodes (NaN before the first)."""
         return sum(self._recent) / len(self._recent) if self._recent else float("nan")
 
     # ------------------------------------------------------------ checkpoint
     def extra_checkpoint_state(self) -> dict:
-        """A subclass's resume state beyond the networks and optimizers (RNGs, counters, buffers)."""
+        """A subclass's per-rank resume state beyond the networks and optimizers (RNGs, buffers)."""
         return {}
 
     def load_extra_checkpoint_state(self, state: dict) -> None:
         """Restores what :meth:`extra_checkpoint_state` saved."""
 
     def rank_checkpoint_state(self) -> dict:
-        """This rank's resume state: collector (env, observation), counters, RNG states, extras."""
+        """This rank's resume state: collector (env, observation), counters, metrics, RNG states, extras."""
         state = {
             "collector": self.collector.state_dict() if self.collector is not None else None,
             "env_frames": self.env_frames,
+            "training_steps": self.training_steps,
             "recent_returns": list(self._recent),
+            "metrics": {
+                "episode_return": dict(self.episode_return.metric_state),
+                "max_episode_return": dict(self.max_episode_return.metric_state),
+            },
             "torch_rng": torch.get_rng_state(),
             **self.extra_checkpoint_state(),
         }
@@ -189,12 +316,13 @@ class RolloutModule(pl.LightningModule):
         # on the CPU: portable across devices, and gathering GPU tensors would land them on rank
         # 0's view of other ranks' GPUs (every load moves its tensors back to the module's device)
         state = _to_cpu(self.rank_checkpoint_state())
-        world_size = self.trainer.world_size if self._trainer is not None else 1
+        world_size = self.trainer.world_size if self.attached else 1
         ranks = [state]
         if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
             ranks = [None] * world_size
             torch.distributed.all_gather_object(ranks, state)
-        checkpoint["rl4py"] = {"ranks": ranks}
+        cls = type(self)
+        checkpoint["rl4py"] = {"ranks": ranks, "module": f"{cls.__module__}.{cls.__qualname__}"}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         name = type(self).__name__
@@ -202,7 +330,7 @@ class RolloutModule(pl.LightningModule):
         if saved is None:
             raise KeyError(f"{name}: the checkpoint has no 'rl4py' entry; it was not written by an rl4py module")
         ranks = saved.get("ranks", [saved])  # without "ranks": one process's state (the earlier format)
-        if self._trainer is None:
+        if not self.attached:
             # load_from_checkpoint (evaluation, export): the weights are what matters; the counters
             # come from rank 0, and no env is built nor any RNG touched (fit(ckpt_path=...) resumes)
             self.env_frames = int(ranks[0]["env_frames"])
@@ -214,13 +342,36 @@ class RolloutModule(pl.LightningModule):
                 f"{self.trainer.world_size}; resume with the same number of processes (devices x nodes)"
             )
         state = ranks[self.global_rank]
-        if self.collector is None:
-            self.setup("fit")
+        self.configure_model()
         if state["collector"] is not None:
             self.collector.load_state_dict(state["collector"])
         self.env_frames = int(state["env_frames"])
+        self.training_steps = int(state.get("training_steps", 0))
         self._recent = list(state["recent_returns"])
+        for metric_name, metric_state in state.get("metrics", {}).items():
+            metric = getattr(self, metric_name)
+            metric.load_state_dict({k: v.to(self.device) for k, v in metric_state.items()}, strict=False)
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.load_extra_checkpoint_state(state)
+
+
+def load_checkpoint(path: str, **kwargs: Any) -> RolloutModule:
+    """Loads an rl4py LightningModule checkpoint without knowing its class: the module class is
+    read from the checkpoint, the networks are rebuilt and the weights loaded (no env kept, the
+    caller's RNG untouched). ``kwargs`` go to ``load_from_checkpoint`` (components such as a
+    custom ``loss`` must be passed again).
+
+    Raises:
+        KeyError: the file is a checkpoint that no rl4py module wrote.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    saved = checkpoint.get("rl4py") if isinstance(checkpoint, dict) else None
+    if saved is None or "module" not in saved:
+        raise KeyError(f"load_checkpoint: {path} is not a checkpoint written by an rl4py LightningModule")
+    module_path, _, class_name = saved["module"].rpartition(".")
+    cls = getattr(importlib.import_module(module_path), class_name)
+    if "weights_only" in inspect.signature(cls.load_from_checkpoint).parameters:  # Lightning >= 2.6
+        kwargs.setdefault("weights_only", True)
+    return cls.load_from_checkpoint(path, map_location="cpu", **kwargs)

@@ -29,7 +29,7 @@ class EvaluationCallback(pl.Callback):
     Args:
         every_n_steps: optimizer steps between evaluations (Lightning's ``global_step``).
         num_envs: episodes per evaluation (one per sub-env).
-        env: the env name (default: the module's ``env`` hyperparameter); ``env_kwargs`` likewise.
+        env: the env name (default: the module's ``env_name``); ``env_kwargs`` likewise.
         env_kwargs: extra constructor arguments of the env.
         max_steps: step limit of one evaluation (an unfinished episode raises).
         deterministic: act with the policy's mode instead of sampling.
@@ -68,11 +68,10 @@ class EvaluationCallback(pl.Callback):
         self.history: list[tuple[int, float]] = []
 
     def _make_env(self, module: pl.LightningModule) -> EnvBase:
-        hp = module.hparams
-        name = self.env_name if self.env_name is not None else hp.get("env")
+        name = self.env_name if self.env_name is not None else getattr(module, "env_name", None)
         if name is None:
-            raise ValueError(f"EvaluationCallback: pass env=...; {type(module).__name__} has no 'env' hyperparameter")
-        kwargs = self.env_kwargs if self.env_kwargs is not None else (hp.get("env_kwargs") or {})
+            raise ValueError(f"EvaluationCallback: pass env=...; {type(module).__name__} has no 'env_name'")
+        kwargs = self.env_kwargs if self.env_kwargs is not None else getattr(module, "env_kwargs", {})
         env = make_env(name, num_envs=self.num_envs, device=module.device, **kwargs)
         return ObservationNorm(env) if self._training_norm(module) is not None else env
 

@@ -16,23 +16,38 @@ The pieces and how the recurrent state flows through them:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gymnasium as gym
 import torch
+from torch import nn
 
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
+from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
-from rl4py.trainers.ppo_loop import PPOConfig, run_ppo
+from rl4py.trainers.actor_critic import (
+    ActorCriticParts,
+    LossFactory,
+    make_value_estimator_for,
+    refuse_shadowed_fields,
+    run_actor_critic,
+    wire_value_estimator,
+)
+from rl4py.trainers.ppo import PPOConfig, ppo_learning_rate
 from rl4py.trainers.tracking import TrainResult
+from rl4py.values.base import ValueEstimator
 
-__all__ = ["RecurrentPPOConfig", "train_recurrent_ppo"]
+__all__ = ["RecurrentPPOConfig", "build_recurrent_ppo", "train_recurrent_ppo"]
+
+CORES = ("lstm", "gru", "block_gru")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecurrentPPOConfig(PPOConfig):
     """:class:`~rl4py.trainers.PPOConfig` plus the recurrent network and the sequence cut.
 
@@ -56,12 +71,92 @@ class RecurrentPPOConfig(PPOConfig):
     """Truncated BPTT length: each sub-env's rollout is cut into chunks of this many steps (it must
     divide ``rollout_length``); ``None`` back-propagates through whole rollouts."""
 
+    def check(self) -> None:
+        super().check()
+        name = type(self).__name__
+        if self.core not in CORES:
+            raise ValueError(f"{name}: core must be one of {CORES}, got {self.core!r}")
+        if self.chunk_length is not None and (self.chunk_length < 1 or self.rollout_length % self.chunk_length):
+            raise ValueError(
+                f"{name}: chunk_length must be >= 1 and divide rollout_length {self.rollout_length}, "
+                f"got {self.chunk_length}"
+            )
+
+    @property
+    def sequence_length(self) -> int:
+        """Steps per minibatch sequence: ``chunk_length``, or the whole ``rollout_length``."""
+        return self.chunk_length if self.chunk_length is not None else self.rollout_length
+
+
+def build_recurrent_ppo(
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    config: RecurrentPPOConfig,
+    *,
+    masked: bool = False,
+    policy: nn.Module | None = None,
+    loss: LossFactory | None = None,
+    value_estimator: ValueEstimator | None = None,
+) -> ActorCriticParts:
+    """Recurrent PPO's components; each one passed in is used instead of built.
+
+    Args:
+        observation_space, action_space: one sub-env's spaces.
+        config: the hyperparameters.
+        masked: the env returns ``"action_mask"``.
+        policy: a :class:`~rl4py.modules.recurrent_actor.RecurrentActorCritic` (default: built from
+            the config by :func:`~rl4py.modules.recurrent_actor.make_recurrent_actor_critic`).
+        loss: builds the loss from ``(policy.actor, policy.critic)`` (default: :class:`~rl4py.losses.PPOLoss`).
+        value_estimator: the estimator stage (default: ``config.estimator``); it evaluates
+            ``policy.value_network`` (the critic from each step's stored state).
+
+    Returns:
+        The parts; the policy that collects is the recurrent actor-critic (it carries the state).
+    """
+    if loss is not None:
+        refuse_shadowed_fields(config, "loss", PPOConfig.LOSS_FIELDS)
+    if value_estimator is not None:
+        refuse_shadowed_fields(config, "value_estimator", PPOConfig.ESTIMATOR_FIELDS)
+    if policy is None:
+        policy = make_recurrent_actor_critic(
+            observation_space,
+            action_space,
+            core=config.core,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            n_blocks=config.n_blocks,
+            encoder_cells=config.encoder_cells,
+            head_cells=config.num_cells,
+            activation=activation_class(config.activation, type(config).__name__),
+            recurrent_critic=config.recurrent_critic,
+            masked=masked,
+            init_log_std=config.init_log_std,
+        )
+    factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
+    if value_estimator is None:
+        value_estimator = make_value_estimator_for(
+            config.estimator,
+            gamma=config.gamma,
+            lmbda=config.lmbda,
+            actor=policy.actor,
+            value_network=policy.value_network,
+        )
+    else:
+        wire_value_estimator(value_estimator, policy.value_network, policy.actor)
+    return ActorCriticParts(
+        policy.actor, policy.critic, factory(policy.actor, policy.critic), [value_estimator], policy=policy
+    )
+
 
 def train_recurrent_ppo(
     env: EnvBase,
     config: RecurrentPPOConfig | None = None,
     progress: Callable[[dict], None] | None = None,
     progress_every: int = 10,
+    *,
+    policy: nn.Module | None = None,
+    loss: LossFactory | None = None,
+    value_estimator: ValueEstimator | None = None,
 ) -> TrainResult:
     """Trains a recurrent PPO agent (separate actor and critic cores) on ``env``.
 
@@ -71,9 +166,10 @@ def train_recurrent_ppo(
     Args:
         env: a batched env with a flat ``Box`` observation.
         config: hyperparameters (defaults if ``None``).
-        progress: called every ``progress_every`` iterations with a dict of ``frames``, ``seconds``,
-            ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress: called every ``progress_every`` iterations with a dict of ``frames``,
+            ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
         progress_every: iterations between ``progress`` calls.
+        policy, loss, value_estimator: components replacing the built ones (:func:`build_recurrent_ppo`).
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult`; ``modules`` holds ``"policy"`` (the
@@ -81,36 +177,26 @@ def train_recurrent_ppo(
     """
     config = config or RecurrentPPOConfig()
     start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    activation = activation_class(config.activation, "train_recurrent_ppo")
-    if config.chunk_length is not None and (config.chunk_length < 1 or config.rollout_length % config.chunk_length):
-        raise ValueError(
-            f"train_recurrent_ppo: chunk_length must be >= 1 and divide rollout_length {config.rollout_length}, "
-            f"got {config.chunk_length}"
-        )
-    policy = make_recurrent_actor_critic(
+    torch.manual_seed(config.seed)  # network init and action sampling
+    parts = build_recurrent_ppo(
         env.single_observation_space,
         env.single_action_space,
-        core=config.core,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        n_blocks=config.n_blocks,
-        encoder_cells=config.encoder_cells,
-        head_cells=config.num_cells,
-        activation=activation,
-        recurrent_critic=config.recurrent_critic,
-        masked=has_action_mask(env),
-        init_log_std=config.init_log_std,
-    ).to(env.device)
-    return run_ppo(
-        env,
         config,
+        masked=has_action_mask(env),
         policy=policy,
-        actor=policy.actor,
-        critic=policy.critic,
-        value_network=policy.value_network,
-        modules={"policy": policy, "actor": policy.actor, "critic": policy.critic},
+        loss=loss,
+        value_estimator=value_estimator,
+    )
+    parts.policy.to(env.device)
+    parts.loss.to(env.device)
+    return run_actor_critic(
+        env,
+        parts,
+        config,
+        owner="train_recurrent_ppo",
         start=start,
+        modules={"policy": parts.policy, "actor": parts.actor, "critic": parts.critic},
+        learning_rate=functools.partial(ppo_learning_rate, config),
         progress=progress,
         progress_every=progress_every,
         keep_time=True,

@@ -1,4 +1,9 @@
-"""Plain-loop update helpers: the epochs x minibatches of an on-policy update, without Lightning."""
+"""The optimizer step every trainer takes, and the epochs x minibatches of an on-policy update.
+
+:func:`gradient_step` is the one "forward, backward, clip, step" in rl4py: the on-policy update
+(:func:`minibatch_update`), DQN's replay updates and behaviour cloning all call it, in the plain
+loops and in the LightningModules alike (which pass ``backward=self.manual_backward``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,98 @@ from torch import nn
 
 from rl4py.losses.common import LossModule, total_loss
 
-__all__ = ["minibatch_update", "num_threads"]
+__all__ = ["NonFiniteLossError", "gradient_step", "minibatch_update", "num_threads"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term or the gradient norm was NaN or infinite; the optimizer step was not taken."""
+
+
+def gradient_step(
+    loss_module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: TensorDictBase,
+    *,
+    max_grad_norm: float | None = None,
+    params: list[torch.Tensor] | None = None,
+    backward: Callable[[torch.Tensor], None] | None = None,
+    skip_nonfinite: bool = False,
+) -> tuple[TensorDictBase, bool]:
+    """One update: ``out = loss_module(batch)``, backward of the summed ``loss_*`` terms, global
+    gradient-norm clip, ``optimizer.step()``.
+
+    A NaN or infinite loss or gradient norm never reaches the parameters: the step raises
+    :class:`NonFiniteLossError` naming the non-finite terms, or with ``skip_nonfinite`` drops the
+    gradients, skips the step and reports it (the caller counts skipped steps). The check costs
+    one read of a scalar per step.
+
+    Args:
+        loss_module: computes the loss terms (a :class:`~rl4py.losses.LossModule`).
+        optimizer: steps ``params``.
+        batch: what the loss reads.
+        max_grad_norm: clip the global gradient norm to this (``None``: no clip; the norm is still
+            computed for the finiteness check and reported).
+        params: the parameters clipped and checked (default: ``loss_module``'s trainable ones).
+        backward: runs the backward pass of the total loss (a LightningModule passes
+            ``self.manual_backward``); ``None`` calls ``loss.backward()``.
+        skip_nonfinite: skip a non-finite step instead of raising.
+
+    Returns:
+        ``(out, stepped)``: the loss outputs, detached, with ``"grad_norm"`` (the norm before
+        clipping) added; and whether the optimizer stepped.
+
+    Raises:
+        NonFiniteLossError: a loss term or the gradient norm is not finite (without ``skip_nonfinite``).
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> class Square(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.w = nn.Parameter(torch.tensor([3.0]))
+        ...     def forward(self, td):
+        ...         return TensorDict({"loss_square": (self.w * td["x"]).pow(2).mean()})
+        >>> module = Square()
+        >>> out, stepped = gradient_step(module, torch.optim.SGD(module.parameters(), lr=0.1),
+        ...                              TensorDict({"x": torch.ones(2)}, batch_size=[2]))
+        >>> stepped, round(module.w.item(), 2), round(out["grad_norm"].item(), 2)
+        (True, 2.4, 6.0)
+    """
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"gradient_step: max_grad_norm must be > 0 or None, got {max_grad_norm}")
+    if params is None:
+        params = [p for p in loss_module.parameters() if p.requires_grad]
+    out = loss_module(batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss = total_loss(out)
+    if backward is None:
+        loss.backward()
+    else:
+        backward(loss)
+    clip = max_grad_norm if max_grad_norm is not None else float("inf")
+    grad_norm = nn.utils.clip_grad_norm_(params, clip, foreach=True)
+    out = out.detach()
+    out.set("grad_norm", grad_norm.detach())
+    if not bool(torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)):
+        if not skip_nonfinite:
+            raise NonFiniteLossError(_nonfinite_message(type(loss_module).__name__, out))
+        optimizer.zero_grad(set_to_none=True)
+        return out, False
+    optimizer.step()
+    return out, True
+
+
+def _nonfinite_message(owner: str, out: TensorDictBase) -> str:
+    bad = [
+        f"{key}={value.item() if value.numel() == 1 else 'non-finite entries'}"
+        for key, value in out.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    return (
+        f"{owner}: non-finite values in the update ({', '.join(bad)}); the optimizer step was not taken. "
+        "Check the inputs (observations, rewards, advantages) for NaN/inf and the learning rate; "
+        "skip_nonfinite=True skips such steps and counts them instead"
+    )
 
 
 @contextmanager
@@ -39,18 +135,20 @@ def minibatch_update(
     rollout: TensorDictBase,
     *,
     epochs: int = 4,
-    num_minibatches: int = 4,
+    num_minibatches: int | None = 4,
+    minibatch_size: int | None = None,
     max_grad_norm: float | None = 0.5,
     generator: torch.Generator | None = None,
     keep_time: bool = False,
     chunk_length: int | None = None,
     backward: Callable[[torch.Tensor], None] | None = None,
+    skip_nonfinite: bool = False,
 ) -> TensorDictBase:
     """Runs ``epochs`` passes over ``rollout`` in shuffled minibatches, one optimizer step each.
 
-    Each step: ``total_loss(loss_module(minibatch)).backward()``, global gradient-norm clipping
-    with ``torch.nn.utils.clip_grad_norm_`` (``max_grad_norm``), ``optimizer.step()``. This is
-    PPO's update (CleanRL's inner loop) for any :class:`~rl4py.losses.LossModule`.
+    Each step is a :func:`gradient_step`: backward of the summed ``loss_*`` terms, global
+    gradient-norm clip (``max_grad_norm``), ``optimizer.step()``. This is PPO's update (CleanRL's
+    inner loop) for any :class:`~rl4py.losses.LossModule`.
 
     Two ways to cut minibatches:
 
@@ -70,6 +168,9 @@ def minibatch_update(
         epochs: passes over the rollout.
         num_minibatches: minibatches per pass; the samples (steps, or sequences with ``keep_time``)
             are split evenly (their number must be divisible by ``num_minibatches``).
+        minibatch_size: instead of ``num_minibatches`` (pass ``num_minibatches=None``): samples
+            per minibatch; each pass takes ``n // minibatch_size`` minibatches of a fresh shuffle
+            (the remainder, different samples each pass, is left out of that pass).
         max_grad_norm: global norm clip, ``None`` to disable.
         generator: random generator for the shuffles (on any device: a CPU generator's
             permutations are moved to the rollout's device).
@@ -78,12 +179,24 @@ def minibatch_update(
             (it must divide ``T``); ``None`` keeps whole rows.
         backward: runs the backward pass of each minibatch's total loss (a LightningModule passes
             ``self.manual_backward``); ``None`` calls ``loss.backward()``.
+        skip_nonfinite: skip steps whose loss or gradient norm is not finite instead of raising
+            :class:`NonFiniteLossError`; they are left out of the averages and counted in
+            ``"skipped_steps"``.
 
     Returns:
-        The loss outputs (``loss_*`` terms and diagnostics) averaged over every minibatch.
+        The loss outputs (``loss_*`` terms, diagnostics and ``"grad_norm"``) averaged over every
+        minibatch; with ``skip_nonfinite`` also ``"skipped_steps"``.
     """
-    if epochs < 1 or num_minibatches < 1:
-        raise ValueError(f"minibatch_update: epochs and num_minibatches must be >= 1, got {epochs}, {num_minibatches}")
+    if (num_minibatches is None) == (minibatch_size is None):
+        raise ValueError(
+            f"minibatch_update: give exactly one of num_minibatches and minibatch_size, got {num_minibatches}, "
+            f"{minibatch_size}"
+        )
+    if epochs < 1 or (num_minibatches or minibatch_size) < 1:
+        what = "num_minibatches" if minibatch_size is None else "minibatch_size"
+        raise ValueError(
+            f"minibatch_update: epochs and {what} must be >= 1, got {epochs}, {num_minibatches or minibatch_size}"
+        )
     if keep_time:
         flat = _sequences(rollout, chunk_length)
         what = "sequences"
@@ -93,32 +206,47 @@ def minibatch_update(
         flat = rollout.reshape(-1)
         what = "samples"
     n = flat.shape[0]
-    if n % num_minibatches:
+    if minibatch_size is not None:
+        if n < minibatch_size:
+            raise ValueError(f"minibatch_update: {n} {what} are fewer than minibatch_size={minibatch_size}")
+        num_minibatches = n // minibatch_size
+    elif n % num_minibatches:
         hint = (
             "choose num_minibatches dividing num_envs * rollout_length / chunk_length"
             if keep_time
             else "choose num_minibatches dividing num_envs * rollout_length"
         )
         raise ValueError(f"minibatch_update: {n} {what} do not split into {num_minibatches} equal minibatches; {hint}")
-    size = n // num_minibatches
+    size = minibatch_size if minibatch_size is not None else n // num_minibatches
+    used = size * num_minibatches
     params = [p for p in loss_module.parameters() if p.requires_grad]
     outputs = []
+    skipped = 0
     for _ in range(epochs):
         # one full-batch minibatch: the order cannot change the gradient, skip the gather
-        order = _permutation(n, generator, flat.device) if num_minibatches > 1 else None
-        for start in range(0, n, size):
-            out = loss_module(flat if order is None else flat[order[start : start + size]])
-            optimizer.zero_grad(set_to_none=True)
-            loss = total_loss(out)
-            if backward is None:
-                loss.backward()
+        order = _permutation(n, generator, flat.device) if used < n or num_minibatches > 1 else None
+        for start in range(0, used, size):
+            batch = flat if order is None else flat[order[start : start + size]]
+            out, stepped = gradient_step(
+                loss_module,
+                optimizer,
+                batch,
+                max_grad_norm=max_grad_norm,
+                params=params,
+                backward=backward,
+                skip_nonfinite=skip_nonfinite,
+            )
+            if stepped:
+                outputs.append(out)
             else:
-                backward(loss)
-            if max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(params, max_grad_norm)
-            optimizer.step()
-            outputs.append(out.detach())
-    return torch.stack(outputs).mean(0)
+                skipped += 1
+    if not outputs:  # every step was skipped
+        stats = out.apply(lambda x: torch.full_like(x, float("nan"), dtype=torch.float32))
+    else:
+        stats = torch.stack(outputs).mean(0)
+    if skip_nonfinite:
+        stats.set("skipped_steps", torch.tensor(float(skipped), device=stats.device))
+    return stats
 
 
 def _permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:

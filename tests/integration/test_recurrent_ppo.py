@@ -199,8 +199,7 @@ def test_train_recurrent_ppo_runs_every_variant(overrides):
     config = RecurrentPPOConfig(
         num_envs=4, rollout_length=8, chunk_length=4, total_frames=64, num_minibatches=2, epochs=1, hidden_size=8
     )
-    for key, value in overrides.items():
-        setattr(config, key, value)
+    config = config.replace(**overrides)
     lines = []
     result = train_recurrent_ppo(CartPole(num_envs=4, partial_observation=True), config, lines.append, 1)
     assert result.frames == 64 and result.iterations == 2

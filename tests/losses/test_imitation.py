@@ -15,12 +15,11 @@ from rl4py.losses.imitation import (
     PolicyDistillationLoss,
     bc_loss_discrete,
     bc_loss_multi_head,
-    bc_step,
     categorical_kl,
     policy_distillation_loss,
     value_distillation_loss,
 )
-from rl4py.trainers import PPOConfig, train_ppo
+from rl4py.trainers import PPOConfig, gradient_step, train_ppo
 
 # ---------------------------------------------------------------------------------------------
 # bc_loss_discrete
@@ -362,12 +361,17 @@ def test_bc_loss_module_reads_overridden_key():
     )
 
 
+def _step(*args, **kwargs):
+    """One update of a loss module (the trainers' gradient step), its detached outputs."""
+    return gradient_step(*args, **kwargs)[0]
+
+
 def test_bc_step_equals_a_manual_update():
     actor, _ = make_discrete_actor_critic(4, 3)
     twin = copy.deepcopy(actor.module)
     td = _demos()
-    out = bc_step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=0.5), td)
-    assert set(out.keys()) == {"loss_bc", "accuracy", "entropy"} and not out["loss_bc"].requires_grad
+    out = _step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=0.5), td)
+    assert set(out.keys()) == {"loss_bc", "accuracy", "entropy", "grad_norm"} and not out["loss_bc"].requires_grad
     # by hand: cross-entropy, backward, one SGD step
     loss = torch.nn.functional.cross_entropy(twin(td["observation"]), td["action"])
     torch.testing.assert_close(out["loss_bc"], loss.detach())
@@ -380,12 +384,12 @@ def test_bc_step_equals_a_manual_update():
 def test_bc_step_clips_the_global_gradient_norm():
     actor, _ = make_discrete_actor_critic(4, 3)
     before = [p.detach().clone() for p in actor.parameters()]
-    out = bc_step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=1.0), _demos(), max_grad_norm=1e-3)
+    out = _step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=1.0), _demos(), max_grad_norm=1e-3)
     assert out["grad_norm"].item() > 1e-3  # the unclipped norm is reported
     step = torch.cat([(p.detach() - b).flatten() for p, b in zip(actor.parameters(), before)])
     assert step.norm().item() == pytest.approx(1e-3, rel=1e-3)  # SGD lr 1 moved by the clipped gradient
     with pytest.raises(ValueError, match=r"max_grad_norm.*> 0.*got 0"):
-        bc_step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=1.0), _demos(), max_grad_norm=0)
+        _step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=1.0), _demos(), max_grad_norm=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,7 +483,7 @@ def _fit(loss, params, data: TensorDict, steps: int, seed: int) -> None:
     optimizer = torch.optim.Adam(params, lr=3e-3)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        bc_step(loss, optimizer, data[torch.randint(0, data.shape[0], (512,), generator=g)], max_grad_norm=1.0)
+        _step(loss, optimizer, data[torch.randint(0, data.shape[0], (512,), generator=g)], max_grad_norm=1.0)
 
 
 @pytest.mark.slow

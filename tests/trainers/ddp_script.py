@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from rl4py.trainers import ImpalaConfig, PPOConfig
 from rl4py.trainers.lightning_impala import ImpalaModule
 from rl4py.trainers.lightning_ppo import PPOModule
 
@@ -35,16 +36,21 @@ class Dump(pl.Callback):
 
 MODELS = {
     "ppo": lambda target: PPOModule(
-        num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3, target_return=target
+        config=PPOConfig(
+            num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3, anneal_lr=False, target_return=target
+        )
     ),
     "impala": lambda target: ImpalaModule(
-        num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2, upgo=True, target_return=target
+        config=ImpalaConfig(
+            num_envs=8, rollout_length=16, num_minibatches=2, policy_lag=2, upgo=True, target_return=target
+        )
     ),
 }
 
 
 def main(out: Path, algorithm: str, max_steps: int, target: float | None, save: str | None, resume: str | None) -> None:
     torch.set_num_threads(1)
+    pl.seed_everything(0, verbose=False)
     dump = Dump()
     model = MODELS[algorithm](target)
     trainer = pl.Trainer(

@@ -9,7 +9,7 @@ import torch
 
 from rl4py import CartPole
 from rl4py.testing import IdentityEnv
-from rl4py.trainers.dqn_loop import DQNConfig, train_dqn
+from rl4py.trainers import DQNConfig, train_dqn
 
 SMALL = dict(
     total_frames=2048,
@@ -85,7 +85,7 @@ def test_learns_the_identity_env():
     result = train_dqn(IdentityEnv(num_envs=16, n=4, episode_length=10), config)
     assert result.solved, f"mean return {result.mean_return:.2f} after {result.frames} frames"
     # the bar is meaningful: without updates (learning never starts) the policy stays near uniform (2.5)
-    config.learning_starts = 10**9
+    config = config.replace(learning_starts=10**9)
     untrained = train_dqn(IdentityEnv(num_envs=16, n=4, episode_length=10), config)
     assert not untrained.solved and untrained.updates == 0 and untrained.mean_return < 5.0
 

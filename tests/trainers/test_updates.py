@@ -96,3 +96,60 @@ def test_progress_reporter_reports_every_n_iterations_with_stats_and_extras():
     assert silent.history == []
     with pytest.raises(ValueError, match="progress_every must be >= 1"):
         ProgressReporter(print, every=0, start=0.0)
+
+
+def test_a_nan_advantage_stops_the_update_naming_the_term_and_leaves_the_parameters():
+    from rl4py.trainers import NonFiniteLossError
+
+    loss, td = _setup()
+    td["advantage"][3, 5] = float("nan")
+    before = [p.detach().clone() for p in loss.parameters()]
+    opt = torch.optim.Adam(loss.parameters(), lr=1e-3)
+    with pytest.raises(NonFiniteLossError, match="loss_objective=nan.*optimizer step was not taken"):
+        minibatch_update(loss, opt, td, epochs=1, num_minibatches=1)
+    assert all(torch.equal(a, b) for a, b in zip(before, loss.parameters()))
+
+
+def test_skip_nonfinite_skips_and_counts_the_bad_steps():
+    loss, td = _setup()
+    td["advantage"][0, 0] = float("inf")  # every minibatch holding sample 0 is non-finite
+    opt = torch.optim.SGD(loss.parameters(), lr=1e-2)
+    stats = minibatch_update(
+        loss, opt, td, epochs=2, num_minibatches=4, generator=torch.Generator().manual_seed(0), skip_nonfinite=True
+    )
+    assert stats["skipped_steps"].item() == 2  # one minibatch per epoch holds sample 0
+    assert torch.isfinite(stats["loss_objective"]) and all(torch.isfinite(p).all() for p in loss.parameters())
+
+
+def test_gradient_step_reports_the_norm_before_clipping_and_clips():
+    from rl4py.trainers import gradient_step
+
+    loss, td = _setup()
+    opt = torch.optim.SGD(loss.parameters(), lr=0.0)
+    out, stepped = gradient_step(loss, opt, td.reshape(-1), max_grad_norm=1e-3)
+    params = [p for p in loss.parameters() if p.grad is not None]
+    clipped = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+    assert stepped and out["grad_norm"].item() > 1e-3
+    assert clipped.item() == pytest.approx(1e-3, rel=1e-4)
+    with pytest.raises(ValueError, match="max_grad_norm must be > 0"):
+        gradient_step(loss, opt, td.reshape(-1), max_grad_norm=0.0)
+
+
+def test_minibatch_size_takes_whole_minibatches_of_a_fresh_shuffle():
+    loss, td = _setup()  # 128 samples
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, batch):
+            seen.append(batch.shape[0])
+            return self.inner(batch)
+
+    opt = torch.optim.SGD(loss.parameters(), lr=1e-3)
+    minibatch_update(Spy(loss), opt, td, epochs=2, num_minibatches=None, minibatch_size=48)
+    assert seen == [48, 48, 48, 48]  # 128 // 48 = 2 per pass, the remainder left out
+    with pytest.raises(ValueError, match="exactly one of num_minibatches and minibatch_size"):
+        minibatch_update(loss, opt, td, num_minibatches=2, minibatch_size=4)

@@ -45,14 +45,20 @@ def test_torch_checkpoints_load_with_weights_only(tmp_path):
 
 
 def test_modules_holding_one_network_under_several_names_round_trip(tmp_path):
+    from rl4py.trainers import ImpalaConfig, PPOConfig
     from rl4py.trainers.lightning_impala import ImpalaModule
     from rl4py.trainers.lightning_ppo import PPOModule
 
-    for cls in (PPOModule, ImpalaModule):
-        model = cls(num_envs=4, rollout_length=8, num_minibatches=1, seed=0)
+    for cls, config in ((PPOModule, PPOConfig), (ImpalaModule, ImpalaConfig)):
+        model, fresh = (cls(config=config(num_envs=4, rollout_length=8, num_minibatches=1)) for _ in range(2))
+        torch.manual_seed(0)
+        model.configure_model()
+        torch.manual_seed(1)
+        fresh.configure_model()  # another init
+        assert not torch.equal(model.actor.module[0].weight, fresh.actor.module[0].weight)
         # actor.* is also loss.actor.* and value_estimator's networks: stored once, restored under every name
         path = save_weights(model, tmp_path / cls.__name__)
-        fresh = load_weights(cls(num_envs=4, rollout_length=8, num_minibatches=1, seed=1), path)
+        fresh = load_weights(fresh, path)
         for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
             assert torch.equal(a, b), f"{cls.__name__}: {name}"
 

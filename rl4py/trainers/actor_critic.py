@@ -1,0 +1,308 @@
+"""What the on-policy actor-critic algorithms (PPO, recurrent PPO, IMPALA) share: the config fields
+of their update, the parts a builder makes, the update body (estimate, then epochs x minibatches)
+and the plain loop around it.
+
+The update body :func:`actor_critic_update` is the one the plain loop (:func:`run_actor_critic`)
+and the LightningModules' ``training_step`` both call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+from tensordict import TensorDictBase
+from torch import nn
+
+from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.base import EnvBase
+from rl4py.losses.common import LossModule
+from rl4py.modules.activations import activation_class
+from rl4py.modules.actor_critic import make_actor_critic
+from rl4py.trainers.config import TrainConfig, _at_least, check_range
+from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
+from rl4py.trainers.updates import minibatch_update, num_threads
+from rl4py.values.base import VALUE_ESTIMATORS, ValueEstimator
+
+__all__ = [
+    "ActorCriticConfig",
+    "ActorCriticParts",
+    "LossFactory",
+    "actor_critic_update",
+    "make_networks",
+    "make_value_estimator_for",
+    "refuse_shadowed_fields",
+    "run_actor_critic",
+    "wire_value_estimator",
+]
+
+LossFactory = Callable[[nn.Module, nn.Module], LossModule]
+"""Builds a loss from ``(actor, critic)``: a loss class, or a ``functools.partial`` of one."""
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig(TrainConfig):
+    """The fields of an on-policy actor-critic update, shared by :class:`~rl4py.trainers.PPOConfig`
+    and :class:`~rl4py.trainers.ImpalaConfig` (each states its own defaults)."""
+
+    rollout_length: int = 128
+    """Steps per sub-env per rollout."""
+    lr: float = 2.5e-4
+    """Adam learning rate."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    gamma: float = 0.99
+    """Discount."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus weight."""
+    critic_coeff: float = 0.5
+    """Value loss weight."""
+    epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass (the rollout's samples must split evenly)."""
+    max_grad_norm: float | None = 0.5
+    """Global gradient-norm clip (``None``: off)."""
+    skip_nonfinite: bool = False
+    """Skip (and count) an optimizer step whose loss or gradient is NaN/inf, instead of raising
+    :class:`~rl4py.trainers.NonFiniteLossError`."""
+    num_cells: tuple[int, ...] = (64, 64)
+    """Hidden sizes of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation of both networks: ``"tanh"`` (CleanRL's) or ``"relu"``."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of a Gaussian policy (``Box`` action spaces)."""
+
+    def check(self) -> None:
+        super().check()
+        for name in ("rollout_length", "epochs", "num_minibatches"):
+            _at_least(self, name, 1)
+        check_range(self, "gamma", 0.0, 1.0)
+        for name in ("lr", "adam_eps", "entropy_coeff", "critic_coeff"):
+            check_range(self, name, 0.0)
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"{type(self).__name__}: max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+        activation_class(self.activation, type(self).__name__)
+
+    def check_minibatches(self, num_envs: int, owner: str, sequence_length: int = 1) -> None:
+        """Raises ``ValueError`` unless a rollout of ``num_envs`` sub-envs splits into
+        ``num_minibatches`` equal minibatches (of sequences of ``sequence_length`` steps)."""
+        samples = num_envs * self.rollout_length // sequence_length
+        if samples % self.num_minibatches:
+            what = "num_envs * rollout_length" + (" / chunk_length" if sequence_length > 1 else "")
+            raise ValueError(
+                f"{owner}: {what} = {samples} does not split into num_minibatches={self.num_minibatches} "
+                "equal minibatches; choose num_minibatches dividing it"
+            )
+
+
+@dataclass
+class ActorCriticParts:
+    """The components an actor-critic builder makes (each one may have been passed in).
+
+    Attributes:
+        actor: the trained policy (``get_dist(td)`` for the loss).
+        critic: the trained value network, writing ``"state_value"``.
+        loss: the loss over ``(actor, critic)``.
+        estimators: the stages run on each rollout before the update, in order (the value
+            estimator first; IMPALA may add UPGO).
+        policy: what the collector runs (the actor; a recurrent actor-critic; IMPALA's behaviour copy).
+    """
+
+    actor: nn.Module
+    critic: nn.Module
+    loss: LossModule
+    estimators: list[ValueEstimator]
+    policy: nn.Module
+
+    @property
+    def value_estimator(self) -> ValueEstimator:
+        """The first estimator stage (the one writing the value targets)."""
+        return self.estimators[0]
+
+
+def refuse_shadowed_fields(config: TrainConfig, component: str, names: tuple[str, ...]) -> None:
+    """Raises ``ValueError`` when ``component`` was passed and the config also sets (away from its
+    default) a field that only the built component would have read: that setting would be dropped.
+
+    Example: a ``loss`` given beside ``PPOConfig(entropy_coeff=0.0)`` carries its own coefficient.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changed = [name for name in names if getattr(config, name) != defaults[name]]
+    if changed:
+        settings = ", ".join(f"{name}={getattr(config, name)!r}" for name in changed)
+        raise ValueError(
+            f"{type(config).__name__}: {settings} would be ignored: a {component} was given, and it carries its own "
+            f"settings; set them on the {component} (e.g. --model.{component}.init_args.{changed[0]}) or leave the "
+            f"config's {', '.join(changed)} at the default"
+        )
+
+
+def make_networks(
+    observation_space: gym.Space, action_space: gym.Space, config: ActorCriticConfig, *, masked: bool
+) -> tuple[nn.Module, nn.Module]:
+    """The actor and critic MLPs of :func:`~rl4py.modules.make_actor_critic` for the config's
+    ``num_cells``, ``activation`` and ``init_log_std``."""
+    activation = activation_class(config.activation, type(config).__name__)
+    return make_actor_critic(
+        observation_space,
+        action_space,
+        config.num_cells,
+        activation,
+        masked=masked,
+        init_log_std=config.init_log_std,
+    )
+
+
+def make_value_estimator_for(
+    name: str, *, gamma: float, lmbda: float, actor: nn.Module, value_network: nn.Module
+) -> ValueEstimator:
+    """The registered estimator ``name`` (:data:`~rl4py.values.VALUE_ESTIMATORS`), given whichever
+    of ``gamma``, ``lmbda``, ``actor`` and ``value_network`` its constructor takes.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+    """
+    if name not in VALUE_ESTIMATORS:
+        raise KeyError(f"unknown value estimator {name!r}; registered: {sorted(VALUE_ESTIMATORS)}")
+    cls = VALUE_ESTIMATORS[name]
+    offered = {"gamma": gamma, "lmbda": lmbda, "actor": actor, "value_network": value_network}
+    accepted = inspect.signature(cls).parameters
+    return cls(**{key: value for key, value in offered.items() if key in accepted})
+
+
+def wire_value_estimator(estimator: ValueEstimator, value_network: nn.Module, actor: nn.Module) -> ValueEstimator:
+    """Points a given estimator at the built networks: its value network becomes ``value_network``
+    and, if it takes a target-policy actor (V-trace, UPGO) and has none, ``actor``."""
+    estimator.value_network = value_network
+    if hasattr(estimator, "actor") and estimator.actor is None:
+        estimator.actor = actor
+    return estimator
+
+
+def make_optimizer(loss: LossModule, config: ActorCriticConfig) -> torch.optim.Optimizer:
+    """Adam over the loss's trainable parameters with the config's ``lr`` and ``adam_eps``."""
+    params = [p for p in loss.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, fused=True)
+
+
+def actor_critic_update(
+    parts: ActorCriticParts,
+    rollout: TensorDictBase,
+    optimizer: torch.optim.Optimizer,
+    config: ActorCriticConfig,
+    generator: torch.Generator | None,
+    *,
+    backward: Callable[[torch.Tensor], None] | None = None,
+    keep_time: bool = False,
+    chunk_length: int | None = None,
+) -> TensorDictBase:
+    """The update body: each estimator stage writes its entries into ``rollout``, then
+    ``epochs`` x ``num_minibatches`` gradient steps of ``parts.loss`` (:func:`minibatch_update`).
+
+    Args:
+        parts: the built components.
+        rollout: ``TensorDict[*B, T]`` from the collector.
+        optimizer: steps the loss's parameters.
+        config: ``epochs``, ``num_minibatches``, ``max_grad_norm``, ``skip_nonfinite``, ``update_threads``.
+        generator: shuffles the minibatches.
+        backward: the backward pass (a LightningModule passes ``self.manual_backward``).
+        keep_time, chunk_length: sequence minibatches for recurrent policies (see :func:`minibatch_update`).
+
+    Returns:
+        The loss outputs averaged over the minibatches.
+    """
+    with num_threads(config.update_threads):
+        for stage in parts.estimators:
+            stage(rollout)
+        return minibatch_update(
+            parts.loss,
+            optimizer,
+            rollout,
+            epochs=config.epochs,
+            num_minibatches=config.num_minibatches,
+            max_grad_norm=config.max_grad_norm,
+            generator=generator,
+            keep_time=keep_time,
+            chunk_length=chunk_length,
+            backward=backward,
+            skip_nonfinite=config.skip_nonfinite,
+        )
+
+
+def run_actor_critic(
+    env: EnvBase,
+    parts: ActorCriticParts,
+    config: ActorCriticConfig,
+    *,
+    owner: str,
+    start: float,
+    modules: dict[str, nn.Module],
+    learning_rate: Callable[[int], float] | None = None,
+    after_update: Callable[[], None] | None = None,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 10,
+    keep_time: bool = False,
+    chunk_length: int | None = None,
+) -> TrainResult:
+    """The plain on-policy loop: collect with ``parts.policy``, stop at ``target_return``, set the
+    learning rate, :func:`actor_critic_update`, ``after_update()``, report.
+
+    Args:
+        env: the batched env.
+        parts: the built components.
+        config: the algorithm's config.
+        owner: the trainer's name, for error messages.
+        start: the trainer's start time (``time.perf_counter()``), for the wall time.
+        modules: what the result returns by name.
+        learning_rate: the learning rate for a rollout given the frames collected before it
+            (``None``: constant ``config.lr``).
+        after_update: called after each update (IMPALA moves its behaviour policy).
+        progress, progress_every: the progress callback and its period in iterations.
+        keep_time, chunk_length: sequence minibatches for recurrent policies.
+    """
+    config.check_minibatches(env.num_envs, owner, (chunk_length or config.rollout_length) if keep_time else 1)
+    optimizer = make_optimizer(parts.loss, config)
+    torch.manual_seed(config.seed)  # the action sampling, as a LightningModule's rank 0 seeds it
+    collector = SyncCollector(
+        env,
+        parts.policy,
+        config.rollout_length,
+        total_frames=config.total_frames,
+        seed=config.seed,
+        return_same_td=True,
+    )
+    shuffle = torch.Generator(device=env.device).manual_seed(config.seed)
+    tracker = EpisodeTracker(config.window, config.target_return)
+    reporter = ProgressReporter(progress, progress_every, start)
+    updates = iteration = 0
+    for iteration, rollout in enumerate(collector, start=1):
+        tracker.update(rollout)
+        if tracker.solved:
+            break
+        if learning_rate is not None:
+            lr = learning_rate(collector.frames - collector.frames_per_rollout)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        stats = actor_critic_update(
+            parts, rollout, optimizer, config, shuffle, keep_time=keep_time, chunk_length=chunk_length
+        )
+        updates += config.epochs * config.num_minibatches
+        if after_update is not None:
+            after_update()
+        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
+    return TrainResult(
+        solved=tracker.solved,
+        frames=collector.frames,
+        seconds=time.perf_counter() - start,
+        mean_return=tracker.mean_return,
+        iterations=iteration,
+        updates=updates,
+        modules=modules,
+        history=reporter.history,
+    )

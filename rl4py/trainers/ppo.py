@@ -1,0 +1,203 @@
+"""PPO: its one defaults table (:class:`PPOConfig`), its builder (:func:`build_ppo`) and its plain
+loop (:func:`train_ppo`). The update body is :func:`~rl4py.trainers.actor_critic.actor_critic_update`,
+shared with :class:`~rl4py.trainers.PPOModule` (Lightning) and the CLI."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rl4py.envs.action_masks import has_action_mask
+from rl4py.envs.base import EnvBase
+from rl4py.losses.ppo import PPOLoss
+from rl4py.trainers.actor_critic import (
+    ActorCriticConfig,
+    ActorCriticParts,
+    LossFactory,
+    make_networks,
+    make_value_estimator_for,
+    refuse_shadowed_fields,
+    run_actor_critic,
+    wire_value_estimator,
+)
+from rl4py.trainers.config import check_range
+from rl4py.trainers.tracking import TrainResult
+from rl4py.values.base import ValueEstimator
+
+__all__ = ["PPOConfig", "build_ppo", "ppo_learning_rate", "train_ppo"]
+
+
+@dataclass(frozen=True)
+class PPOConfig(ActorCriticConfig):
+    """PPO's hyperparameters; the defaults are CleanRL's ``ppo.py`` (Huang et al., "The 37
+    implementation details of PPO", 2022).
+
+    The loss fields (``clip_epsilon`` ... ``normalize_advantage``, ``entropy_coeff``,
+    ``critic_coeff``) build the default :class:`~rl4py.losses.PPOLoss`, and ``estimator``,
+    ``gamma`` and ``lmbda`` the default value estimator; a loss or estimator passed to the builder
+    replaces them.
+    """
+
+    num_envs: int = 4
+    """Sub-envs stepped together (when the trainer builds the env; per rank under Lightning)."""
+    rollout_length: int = 128
+    """Steps per sub-env per rollout (CleanRL's ``num_steps``)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over ``total_frames``."""
+    lmbda: float = 0.95
+    """GAE lambda."""
+    estimator: str = "gae"
+    """Value estimator stage: ``"gae"``, ``"vtrace"`` (with the actor's importance ratios),
+    ``"td_lambda"`` or any name in :data:`rl4py.values.VALUE_ESTIMATORS`."""
+    clip_epsilon: float = 0.2
+    """Surrogate clip range."""
+    dual_clip: float | None = None
+    """Dual-clip coefficient c (> 1), or None."""
+    clip_value: bool = True
+    """Clip the value update to ``clip_epsilon``."""
+    normalize_advantage: bool = True
+    """Z-normalize advantages per minibatch."""
+
+    def check(self) -> None:
+        super().check()
+        check_range(self, "lmbda", 0.0, 1.0)
+
+    #: the fields only the built loss reads, and only the built value estimator reads
+    LOSS_FIELDS = ("clip_epsilon", "dual_clip", "entropy_coeff", "critic_coeff", "clip_value", "normalize_advantage")
+    ESTIMATOR_FIELDS = ("estimator", "gamma", "lmbda")
+
+    def loss_kwargs(self) -> dict:
+        """The :class:`~rl4py.losses.PPOLoss` arguments this config sets."""
+        return {
+            "clip_epsilon": self.clip_epsilon,
+            "dual_clip": self.dual_clip,
+            "entropy_coeff": self.entropy_coeff,
+            "critic_coeff": self.critic_coeff,
+            "clip_value": self.clip_value,
+            "normalize_advantage": self.normalize_advantage,
+        }
+
+
+def ppo_learning_rate(config: PPOConfig, frames_done: int) -> float:
+    """The learning rate for the rollout after ``frames_done`` env steps: ``lr``, decayed linearly
+    to 0 over ``total_frames`` with ``anneal_lr`` (CleanRL's schedule; floored at 0)."""
+    if not config.anneal_lr:
+        return config.lr
+    return config.lr * max(0.0, 1.0 - frames_done / config.total_frames)
+
+
+def build_ppo(
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    config: PPOConfig,
+    *,
+    masked: bool = False,
+    actor: nn.Module | None = None,
+    critic: nn.Module | None = None,
+    loss: LossFactory | None = None,
+    value_estimator: ValueEstimator | None = None,
+) -> ActorCriticParts:
+    """PPO's components for one sub-env's spaces; each one passed in is used instead of built.
+
+    Args:
+        observation_space, action_space: one sub-env's spaces.
+        config: the hyperparameters.
+        masked: the env returns ``"action_mask"`` (the built actor reads it).
+        actor, critic: networks to train (default: :func:`~rl4py.modules.make_actor_critic`'s MLPs).
+        loss: builds the loss from ``(actor, critic)`` (default: :class:`~rl4py.losses.PPOLoss`
+            with the config's loss fields).
+        value_estimator: the estimator stage (default: ``config.estimator``); its value network
+            becomes the critic and, if it takes one and has none, its actor the actor.
+
+    Returns:
+        The parts; the policy that collects is the actor.
+
+    Raises:
+        ValueError: a ``loss`` (or ``value_estimator``) is given and the config also sets one of
+            the fields only the built one reads (it would be dropped).
+    """
+    if loss is not None:
+        refuse_shadowed_fields(config, "loss", PPOConfig.LOSS_FIELDS)
+    if value_estimator is not None:
+        refuse_shadowed_fields(config, "value_estimator", PPOConfig.ESTIMATOR_FIELDS)
+    if actor is None or critic is None:
+        built_actor, built_critic = make_networks(observation_space, action_space, config, masked=masked)
+        actor = actor if actor is not None else built_actor
+        critic = critic if critic is not None else built_critic
+    factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
+    if value_estimator is None:
+        value_estimator = make_value_estimator_for(
+            config.estimator, gamma=config.gamma, lmbda=config.lmbda, actor=actor, value_network=critic
+        )
+    else:
+        wire_value_estimator(value_estimator, critic, actor)
+    return ActorCriticParts(actor, critic, factory(actor, critic), [value_estimator], policy=actor)
+
+
+def train_ppo(
+    env: EnvBase,
+    config: PPOConfig | None = None,
+    progress: Callable[[dict], None] | None = None,
+    progress_every: int = 10,
+    *,
+    actor: nn.Module | None = None,
+    critic: nn.Module | None = None,
+    loss: LossFactory | None = None,
+    value_estimator: ValueEstimator | None = None,
+) -> TrainResult:
+    """Trains a PPO agent on ``env`` (separate actor and critic MLPs unless given).
+
+    The actor fits the env's action space (:func:`~rl4py.modules.make_actor_critic`):
+    categorical for ``Discrete`` (masked when the env returns ``"action_mask"``),
+    multi-categorical for ``MultiDiscrete``, diagonal Gaussian for ``Box``.
+
+    Args:
+        env: a batched env with a flat ``Box`` observation (its ``num_envs`` is used).
+        config: hyperparameters (CleanRL's defaults if ``None``).
+        progress: called every ``progress_every`` iterations with a dict of ``frames``,
+            ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress_every: iterations between ``progress`` calls.
+        actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_ppo`).
+
+    Returns:
+        A :class:`~rl4py.trainers.TrainResult` with modules ``actor`` and ``critic`` (wall time
+        counted from the start of this call).
+
+    Examples:
+        >>> from rl4py.envs import CartPole
+        >>> result = train_ppo(CartPole(num_envs=4), PPOConfig(total_frames=1024))
+        >>> result.frames
+        1024
+    """
+    config = config or PPOConfig()
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)  # network init and action sampling
+    parts = build_ppo(
+        env.single_observation_space,
+        env.single_action_space,
+        config,
+        masked=has_action_mask(env),
+        actor=actor,
+        critic=critic,
+        loss=loss,
+        value_estimator=value_estimator,
+    )
+    parts.loss.to(env.device)
+    parts.value_estimator.to(env.device)
+    return run_actor_critic(
+        env,
+        parts,
+        config,
+        owner="train_ppo",
+        start=start,
+        modules={"actor": parts.actor, "critic": parts.critic},
+        learning_rate=functools.partial(ppo_learning_rate, config),
+        progress=progress,
+        progress_every=progress_every,
+    )
