@@ -70,3 +70,30 @@ def test_dependencies_point_down(layer):
     for path in root.rglob("*.py"):
         bad = _rl4py_imports(path) - ALLOWED[layer] - {layer}
         assert not bad, f"{path.relative_to(root.parent)} imports rl4py.{sorted(bad)}; {layer} may use {ALLOWED[layer]}"
+
+
+def test_value_functional_has_one_public_function_per_estimator():
+    # the loops the fast forms are tested against live in rl4py.testing, not as a second public API
+    from rl4py import testing
+    from rl4py.values import functional
+
+    assert sorted(functional.__all__) == [
+        "VTraceReturns",
+        "generalized_advantage_estimate",
+        "multi_head_generalized_advantage_estimate",
+        "multi_head_value_loss",
+        "td0_advantage",
+        "td_lambda_return_estimate",
+        "upgo_advantage_estimate",
+        "vtrace",
+        "vtrace_advantage_estimate",
+    ]
+    assert not [name for name in dir(functional) if name.startswith("vec_")]
+    references = [name for name in testing.__all__ if name.endswith("_reference")]
+    assert sorted(references) == [
+        "gae_reference",
+        "multi_head_gae_reference",
+        "td_lambda_reference",
+        "upgo_reference",
+        "vtrace_reference",
+    ]
