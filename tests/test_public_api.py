@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,56 @@ def test_dependencies_point_down(layer):
     for path in root.rglob("*.py"):
         bad = _rl4py_imports(path) - ALLOWED[layer] - {layer}
         assert not bad, f"{path.relative_to(root.parent)} imports rl4py.{sorted(bad)}; {layer} may use {ALLOWED[layer]}"
+
+
+def test_value_functional_has_one_public_function_per_estimator():
+    # the loops the fast forms are tested against live in rl4py.testing, not as a second public API
+    from rl4py import testing
+    from rl4py.values import functional
+
+    assert sorted(functional.__all__) == [
+        "VTraceReturns",
+        "generalized_advantage_estimate",
+        "multi_head_generalized_advantage_estimate",
+        "multi_head_value_loss",
+        "td0_advantage",
+        "td_lambda_return_estimate",
+        "upgo_advantage_estimate",
+        "vtrace",
+        "vtrace_advantage_estimate",
+    ]
+    assert not [name for name in dir(functional) if name.startswith("vec_")]
+    references = [name for name in testing.__all__ if name.endswith("_reference")]
+    assert sorted(references) == [
+        "gae_reference",
+        "multi_head_gae_reference",
+        "td_lambda_reference",
+        "upgo_reference",
+        "vtrace_reference",
+    ]
+
+
+def _required_import_names() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((Path(rl4py.__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    names = {re.match(r"[A-Za-z0-9_.-]+", dep).group(0).replace("-", "_").lower() for dep in project["dependencies"]}
+    return names | {"rl4py"}
+
+
+def test_module_level_imports_are_stdlib_or_required_dependencies():
+    # pytest imports every module of rl4py to collect its doctests (--doctest-modules in CI): an
+    # optional extra (safetensors, Pillow, imageio-ffmpeg, ...) imported at module level would break
+    # that collection wherever the extra is not installed, so extras are imported inside functions
+    allowed = _required_import_names() | set(sys.stdlib_module_names)
+    root = Path(rl4py.__file__).parent
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+            else:
+                continue
+            bad += [f"{path.relative_to(root.parent)}: {m}" for m in modules if m.split(".")[0].lower() not in allowed]
+    assert not bad, f"module-level imports of packages outside [project].dependencies: {bad}"

@@ -22,8 +22,12 @@ def orthogonal_init_(layer: nn.Module, gain: float = math.sqrt(2), bias: float =
         ``layer``, for chaining.
 
     Examples:
+        >>> import torch
         >>> layer = orthogonal_init_(nn.Linear(4, 64), gain=1.0)
-        >>> float(layer.bias.abs().sum())
+        >>> weight = layer.weight.detach()  # [64, 4]: orthonormal columns
+        >>> torch.allclose(weight.T @ weight, torch.eye(4), atol=1e-5)
+        True
+        >>> layer.bias.abs().sum().item()
         0.0
     """
     weight = getattr(layer, "weight", None)

@@ -6,7 +6,7 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 
 from rl4py.values.base import ValueEstimator, register_value_estimator
-from rl4py.values.functional import generalized_advantage_estimate, vec_generalized_advantage_estimate
+from rl4py.values.functional import generalized_advantage_estimate
 
 __all__ = ["GAE"]
 
@@ -24,7 +24,6 @@ class GAE(ValueEstimator):
         lmbda: GAE lambda (0: one-step TD, 1: Monte Carlo minus baseline).
         value_network: critic run on the rollout (root and ``"next"``) before estimation;
             ``None`` if the rollout already holds ``"state_value"`` and ``("next", "state_value")``.
-        vectorized: use the loop-free form (``O(B T^2)`` memory) instead of the loop over time.
         **key_overrides: see :class:`ValueEstimator`.
 
     Examples:
@@ -43,7 +42,6 @@ class GAE(ValueEstimator):
         gamma: float = 0.99,
         lmbda: float = 0.95,
         value_network: TensorDictModuleBase | None = None,
-        vectorized: bool = True,
         **key_overrides,
     ) -> None:
         super().__init__(value_network, **key_overrides)
@@ -53,19 +51,17 @@ class GAE(ValueEstimator):
             raise ValueError(f"GAE: lmbda must be in [0, 1], got {lmbda}")
         self.gamma = float(gamma)
         self.lmbda = float(lmbda)
-        self.vectorized = vectorized
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)
-        fn = vec_generalized_advantage_estimate if self.vectorized else generalized_advantage_estimate
-        advantage, value_target = fn(
+        advantage, value_target = generalized_advantage_estimate(
             self.gamma,
             self.lmbda,
-            value,
-            next_value,
-            self._get(td, self.reward_key, "the env"),
-            self._get(td, self.done_key, "the env"),
-            self._get(td, self.terminated_key, "the env"),
+            state_value=value,
+            next_state_value=next_value,
+            reward=self._get(td, self.reward_key, "the env"),
+            done=self._get(td, self.done_key, "the env"),
+            terminated=self._get(td, self.terminated_key, "the env"),
         )
         td.set(self.advantage_key, advantage)
         td.set(self.value_target_key, value_target)

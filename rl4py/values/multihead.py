@@ -9,11 +9,7 @@ from tensordict.nn import TensorDictModuleBase
 
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
-from rl4py.values.functional import (
-    multi_head_generalized_advantage_estimate,
-    multi_head_value_loss,
-    vec_multi_head_generalized_advantage_estimate,
-)
+from rl4py.values.functional import multi_head_generalized_advantage_estimate, multi_head_value_loss
 
 __all__ = ["MultiHeadGAE", "multi_head_value_loss"]
 
@@ -50,7 +46,6 @@ class MultiHeadGAE(ValueEstimator):
         weights: per-head weights of the combined advantage; its length is the number of heads ``N``.
         value_network: critic writing ``"state_value"`` ``[*B, N]``, run on the rollout (root and
             ``"next"``) before estimation; ``None`` if the rollout already holds the values.
-        vectorized: use the loop-free form (``O(B N T^2)`` memory) instead of the loop over time.
         head_advantage_key: where to write the per-head advantages, or ``None`` not to write them.
         **key_overrides: see :class:`ValueEstimator`.
 
@@ -75,7 +70,6 @@ class MultiHeadGAE(ValueEstimator):
         lmbdas: float | Sequence[float],
         weights: Sequence[float],
         value_network: TensorDictModuleBase | None = None,
-        vectorized: bool = True,
         head_advantage_key: NestedKey | None = None,
         **key_overrides: NestedKey,
     ) -> None:
@@ -91,7 +85,6 @@ class MultiHeadGAE(ValueEstimator):
         for name, values in (("gammas", self.gammas), ("lmbdas", self.lmbdas)):
             if not all(0.0 <= v <= 1.0 for v in values):
                 raise ValueError(f"MultiHeadGAE: every entry of {name} must be in [0, 1], got {values}")
-        self.vectorized = vectorized
         self.head_advantage_key = head_advantage_key
 
     @property
@@ -107,19 +100,15 @@ class MultiHeadGAE(ValueEstimator):
                 f"MultiHeadGAE: {self.value_key!r} has shape {tuple(value.shape)}, expected {self.num_heads} heads "
                 f"on the last dim ([*B, T, {self.num_heads}], one per weight)"
             )
-        if self.vectorized:
-            fn = vec_multi_head_generalized_advantage_estimate
-        else:
-            fn = multi_head_generalized_advantage_estimate
-        advantage, head_advantage, value_target = fn(
+        advantage, head_advantage, value_target = multi_head_generalized_advantage_estimate(
             self.gammas,
             self.lmbdas,
             self.weights,
-            value,
-            next_value,
-            reward,
-            self._get(td, self.done_key, "the env"),
-            self._get(td, self.terminated_key, "the env"),
+            state_value=value,
+            next_state_value=next_value,
+            reward=reward,
+            done=self._get(td, self.done_key, "the env"),
+            terminated=self._get(td, self.terminated_key, "the env"),
         )
         td.set(self.advantage_key, advantage)
         td.set(self.value_target_key, value_target)

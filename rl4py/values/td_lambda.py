@@ -8,7 +8,7 @@ from tensordict.nn import TensorDictModuleBase
 from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
-from rl4py.values.functional import td_lambda_return_estimate, vec_td_lambda_return_estimate
+from rl4py.values.functional import td_lambda_return_estimate
 
 __all__ = ["TDLambda"]
 
@@ -37,7 +37,6 @@ class TDLambda(ValueEstimator):
             ``None`` if the rollout already holds ``"state_value"`` and ``("next", "state_value")``.
         continuation_key: name of the continuation-probability entry under ``"next"`` (``[*B, T, 1]``,
             in ``[0, 1]``), or ``None`` to use ``1 - terminated``.
-        vectorized: use the loop-free form (``O(B T^2)`` memory) instead of the loop over time.
         **key_overrides: see :class:`ValueEstimator`.
 
     Examples:
@@ -59,7 +58,6 @@ class TDLambda(ValueEstimator):
         lmbda: float = 0.95,
         value_network: TensorDictModuleBase | None = None,
         continuation_key: NestedKey | None = None,
-        vectorized: bool = True,
         **key_overrides: NestedKey,
     ) -> None:
         super().__init__(value_network, **key_overrides)
@@ -70,7 +68,6 @@ class TDLambda(ValueEstimator):
         self.gamma = float(gamma)
         self.lmbda = float(lmbda)
         self.continuation_key = None if continuation_key is None else keys.next_key(continuation_key)
-        self.vectorized = vectorized
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)
@@ -80,15 +77,14 @@ class TDLambda(ValueEstimator):
         else:
             continuation = self._get(td, self.continuation_key, "the world model's continue predictor")
             done = td.get(self.done_key, None)
-        fn = vec_td_lambda_return_estimate if self.vectorized else td_lambda_return_estimate
-        advantage, value_target = fn(
+        advantage, value_target = td_lambda_return_estimate(
             self.gamma,
             self.lmbda,
-            value,
-            next_value,
-            self._get(td, self.reward_key, "the env"),
-            continuation,
-            done,
+            state_value=value,
+            next_state_value=next_value,
+            reward=self._get(td, self.reward_key, "the env"),
+            continuation=continuation,
+            done=done,
         )
         td.set(self.advantage_key, advantage)
         td.set(self.value_target_key, value_target)

@@ -10,7 +10,7 @@ from tensordict.nn import TensorDictModuleBase
 from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
-from rl4py.values.functional import upgo_advantage_estimate, vec_upgo_advantage_estimate
+from rl4py.values.functional import upgo_advantage_estimate
 from rl4py.values.importance import check_actor, importance_log_ratio
 
 __all__ = ["UPGO"]
@@ -43,7 +43,6 @@ class UPGO(ValueEstimator):
         gamma: discount in ``[0, 1]``.
         value_network: critic run on the rollout (root and ``"next"``) before estimation;
             ``None`` if the rollout already holds ``"state_value"`` and ``("next", "state_value")``.
-        vectorized: use the loop-free form (``O(B T^2)`` memory) instead of the loop over time.
         write_value_target: write ``G_t`` to ``value_target_key``; ``False`` writes only the advantage.
         rho_bar: clip of the importance weights of the advantage (> 0); ``None``: unweighted (on-policy).
         actor: the learner policy (``get_dist(td)``), used when ``rho_bar`` is set and no stored
@@ -67,7 +66,6 @@ class UPGO(ValueEstimator):
         self,
         gamma: float = 0.99,
         value_network: TensorDictModuleBase | None = None,
-        vectorized: bool = True,
         write_value_target: bool = True,
         rho_bar: float | None = None,
         actor: Any | None = None,
@@ -84,7 +82,6 @@ class UPGO(ValueEstimator):
             raise ValueError(f"UPGO: rho_bar must be a positive clipping threshold (> 0) or None, got {rho_bar}")
         check_actor("UPGO", actor)
         self.gamma = float(gamma)
-        self.vectorized = vectorized
         self.write_value_target = write_value_target
         self.rho_bar = None if rho_bar is None else float(rho_bar)
         self.actor = actor
@@ -94,14 +91,13 @@ class UPGO(ValueEstimator):
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)
-        fn = vec_upgo_advantage_estimate if self.vectorized else upgo_advantage_estimate
-        advantage, value_target = fn(
+        advantage, value_target = upgo_advantage_estimate(
             self.gamma,
-            value,
-            next_value,
-            self._get(td, self.reward_key, "the env"),
-            self._get(td, self.done_key, "the env"),
-            self._get(td, self.terminated_key, "the env"),
+            state_value=value,
+            next_state_value=next_value,
+            reward=self._get(td, self.reward_key, "the env"),
+            done=self._get(td, self.done_key, "the env"),
+            terminated=self._get(td, self.terminated_key, "the env"),
         )
         if self.rho_bar is not None:
             log_rho = importance_log_ratio(

@@ -11,7 +11,7 @@ from tensordict.nn import TensorDictModuleBase
 from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.values.base import ValueEstimator, register_value_estimator
-from rl4py.values.functional import vec_vtrace_advantage_estimate, vtrace_advantage_estimate
+from rl4py.values.functional import vtrace_advantage_estimate
 from rl4py.values.importance import check_actor, importance_log_ratio
 
 __all__ = ["TARGET_LOG_PROB", "VTrace"]
@@ -45,7 +45,6 @@ class VTrace(ValueEstimator):
             ``None`` if the rollout already holds ``"state_value"`` and ``("next", "state_value")``.
         actor: the learner policy, any object with ``get_dist(td) -> torch.distributions.Distribution``
             (such as :class:`rl4py.modules.ProbabilisticActor`); ``None`` to read ``target_log_prob_key``.
-        vectorized: use the loop-free form (``O(B T^2)`` memory) instead of the loop over time.
         target_log_prob_key: entry holding ``log pi(a_t|s_t)`` ``[*B, T, 1]`` when ``actor`` is ``None``.
         action_key: the stored action fed to ``actor``'s distribution.
         log_prob_key: the behaviour policy's log-probability ``[*B, T, 1]``.
@@ -70,7 +69,6 @@ class VTrace(ValueEstimator):
         c_bar: float = 1.0,
         value_network: TensorDictModuleBase | None = None,
         actor: Any | None = None,
-        vectorized: bool = True,
         *,
         target_log_prob_key: NestedKey = TARGET_LOG_PROB,
         action_key: NestedKey = keys.ACTION,
@@ -88,7 +86,6 @@ class VTrace(ValueEstimator):
         self.rho_bar = float(rho_bar)
         self.c_bar = float(c_bar)
         self.actor = actor
-        self.vectorized = vectorized
         self.target_log_prob_key = target_log_prob_key
         self.action_key = action_key
         self.log_prob_key = log_prob_key
@@ -107,15 +104,14 @@ class VTrace(ValueEstimator):
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         value, next_value = self.values(td)
-        fn = vec_vtrace_advantage_estimate if self.vectorized else vtrace_advantage_estimate
-        advantage, value_target = fn(
+        advantage, value_target = vtrace_advantage_estimate(
             self.gamma,
-            self.log_rho(td),
-            value,
-            next_value,
-            self._get(td, self.reward_key, "the env"),
-            self._get(td, self.done_key, "the env"),
-            self._get(td, self.terminated_key, "the env"),
+            log_rho=self.log_rho(td),
+            state_value=value,
+            next_state_value=next_value,
+            reward=self._get(td, self.reward_key, "the env"),
+            done=self._get(td, self.done_key, "the env"),
+            terminated=self._get(td, self.terminated_key, "the env"),
             rho_bar=self.rho_bar,
             c_bar=self.c_bar,
         )

@@ -6,13 +6,12 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 
 from rl4py import GAE, SyncCollector
-from rl4py.testing import InfiniteHorizonEnv
+from rl4py.testing import InfiniteHorizonEnv, gae_reference
 from rl4py.values import VALUE_ESTIMATORS, make_value_estimator
-from rl4py.values.functional import (
-    generalized_advantage_estimate,
-    td0_advantage,
-    vec_generalized_advantage_estimate,
-)
+from rl4py.values.functional import generalized_advantage_estimate, td0_advantage
+
+# the public function and the loop reference it is tested against: hand-computed cases pin both
+FNS = [generalized_advantage_estimate, gae_reference]
 
 
 def _scalar_gae(rewards, values, next_values, dones, terminated, gamma, lmbda):
@@ -30,7 +29,7 @@ def _col(values, dtype=torch.float32):
     return torch.tensor(values, dtype=dtype).view(1, -1, 1)
 
 
-@pytest.mark.parametrize("fn", [generalized_advantage_estimate, vec_generalized_advantage_estimate])
+@pytest.mark.parametrize("fn", FNS)
 def test_seed_book_example(fn):
     # rewards [1,1,1,0], values [5,4,3,2], episode ends (terminates) at the last step
     rewards, values, dones = [1.0, 1.0, 1.0, 0.0], [5.0, 4.0, 3.0, 2.0], [False, False, False, True]
@@ -61,7 +60,7 @@ def test_seed_book_example(fn):
     torch.testing.assert_close(adv.flatten(), torch.tensor([-1.74972601525, -1.8178905, -1.901, -2.0]))
 
 
-@pytest.mark.parametrize("fn", [generalized_advantage_estimate, vec_generalized_advantage_estimate])
+@pytest.mark.parametrize("fn", FNS)
 def test_truncation_bootstraps_from_next_value(fn):
     # one step, truncated (done, not terminated): A = r + gamma * V(s') - V(s)
     adv, _ = fn(0.9, 0.8, _col([1.0]), _col([10.0]), _col([2.0]), _col([True], torch.bool), _col([False], torch.bool))
@@ -75,7 +74,7 @@ def test_truncation_cuts_recursion_but_not_bootstrap():
     rewards, values, next_values = [1.0, 2.0, 3.0], [0.5, 0.2, 0.1], [0.2, 7.0, 0.4]
     dones, terminated = [False, True, False], [False, False, False]
     expected = _scalar_gae(rewards, values, next_values, dones, terminated, 0.9, 0.7)
-    for fn in (generalized_advantage_estimate, vec_generalized_advantage_estimate):
+    for fn in FNS:
         adv, _ = fn(
             0.9,
             0.7,
@@ -89,25 +88,26 @@ def test_truncation_cuts_recursion_but_not_bootstrap():
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("shape", [(7, 33, 1), (3, 2, 50, 1), (4, 1, 1), (5, 16, 3)])
-def test_loop_and_vectorized_agree_on_random_data(seed, shape):
+@pytest.mark.parametrize("shape", [(7, 33, 1), (3, 2, 50, 1), (4, 1, 1), (5, 16, 3), (2, 1000, 1)])
+def test_matches_the_loop_reference_on_random_data(seed, shape):
     g = torch.Generator().manual_seed(seed)
     value, next_value, reward = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(3))
     done = torch.rand(shape, generator=g) < 0.2
     terminated = done & (torch.rand(shape, generator=g) < 0.5)
-    a1, t1 = generalized_advantage_estimate(0.99, 0.95, value, next_value, reward, done, terminated)
-    a2, t2 = vec_generalized_advantage_estimate(0.99, 0.95, value, next_value, reward, done, terminated)
+    a1, t1 = gae_reference(0.99, 0.95, value, next_value, reward, done, terminated)
+    a2, t2 = generalized_advantage_estimate(0.99, 0.95, value, next_value, reward, done, terminated)
     torch.testing.assert_close(a1, a2)
     torch.testing.assert_close(t1, t2)
 
 
-def test_loop_matches_scalar_reference():
+@pytest.mark.parametrize("fn", FNS)
+def test_matches_scalar_transcription(fn):
     g = torch.Generator().manual_seed(3)
     t = 40
     value, next_value, reward = (torch.randn(1, t, 1, generator=g, dtype=torch.float64) for _ in range(3))
     done = torch.rand(1, t, 1, generator=g) < 0.3
     terminated = done & (torch.rand(1, t, 1, generator=g) < 0.5)
-    adv, _ = generalized_advantage_estimate(0.97, 0.9, value, next_value, reward, done, terminated)
+    adv, _ = fn(0.97, 0.9, value, next_value, reward, done, terminated)
     expected = _scalar_gae(
         reward.flatten().tolist(),
         value.flatten().tolist(),
@@ -124,7 +124,7 @@ def test_lambda_zero_is_td0():
     g = torch.Generator().manual_seed(1)
     value, next_value, reward = (torch.randn(2, 9, 1, generator=g) for _ in range(3))
     done = torch.rand(2, 9, 1, generator=g) < 0.3
-    adv, _ = vec_generalized_advantage_estimate(0.9, 0.0, value, next_value, reward, done, done)
+    adv, _ = generalized_advantage_estimate(0.9, 0.0, value, next_value, reward, done, done)
     torch.testing.assert_close(adv, td0_advantage(0.9, value, next_value, reward, done))
 
 
@@ -133,7 +133,7 @@ def test_shape_mismatch_and_bad_input_raise():
     with pytest.raises(ValueError, match="reward has shape"):
         generalized_advantage_estimate(0.9, 0.9, x, x, torch.zeros(2, 4, 1), x.bool(), x.bool())
     with pytest.raises(ValueError, match="time dim"):
-        vec_generalized_advantage_estimate(0.9, 0.9, *(torch.zeros(2, 0, 1),) * 3, *(torch.zeros(2, 0, 1).bool(),) * 2)
+        generalized_advantage_estimate(0.9, 0.9, *(torch.zeros(2, 0, 1),) * 3, *(torch.zeros(2, 0, 1).bool(),) * 2)
     with pytest.raises(ValueError, match=r"\[\*batch, T, 1\]"):
         generalized_advantage_estimate(0.9, 0.9, torch.zeros(5), torch.zeros(5), torch.zeros(5), torch.zeros(5).bool())
     with pytest.raises(ValueError, match="gamma"):
@@ -177,13 +177,23 @@ def test_module_without_values_raises_naming_key():
         GAE()(_rollout_td())
 
 
-def test_loop_and_vectorized_modules_agree():
+def test_module_matches_the_loop_reference():
     critic = TensorDictModule(torch.nn.Linear(3, 1), in_keys=["observation"], out_keys=["state_value"])
     td = _rollout_td(3, 12)
     td["next", "done"] = torch.rand(3, 12, 1) < 0.3
-    a = GAE(value_network=critic, vectorized=True)(td.clone())["advantage"]
-    b = GAE(value_network=critic, vectorized=False)(td.clone())["advantage"]
-    torch.testing.assert_close(a, b)
+    td["next", "terminated"] = td["next", "done"] & (torch.rand(3, 12, 1) < 0.5)
+    GAE(0.9, 0.8, value_network=critic)(td)
+    adv, target = gae_reference(
+        0.9,
+        0.8,
+        td["state_value"],
+        td["next", "state_value"],
+        td["next", "reward"],
+        td["next", "done"],
+        td["next", "terminated"],
+    )
+    torch.testing.assert_close(td["advantage"], adv)
+    torch.testing.assert_close(td["value_target"], target)
 
 
 def test_registry():

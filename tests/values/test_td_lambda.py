@@ -5,10 +5,12 @@ import torch
 from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 
+from rl4py.testing import td_lambda_reference
 from rl4py.values import GAE, VALUE_ESTIMATORS, TDLambda, make_value_estimator
-from rl4py.values.functional import td_lambda_return_estimate, vec_td_lambda_return_estimate
+from rl4py.values.functional import td_lambda_return_estimate
 
-FNS = [td_lambda_return_estimate, vec_td_lambda_return_estimate]
+# the public function and the loop reference it is tested against: hand-computed cases pin both
+FNS = [td_lambda_return_estimate, td_lambda_reference]
 
 
 def _col(values, dtype=torch.float32):
@@ -71,13 +73,13 @@ def test_lambda_one_is_discounted_return_plus_bootstrap(fn):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("shape", [(40, 1), (7, 33, 1), (3, 2, 19, 1), (4, 1, 1)])
+@pytest.mark.parametrize("shape", [(40, 1), (7, 33, 1), (3, 2, 19, 1), (4, 1, 1), (2, 1000, 1)])
 @pytest.mark.parametrize("with_done", [True, False])
-def test_loop_and_vectorized_agree(seed, shape, with_done):
+def test_matches_the_loop_reference(seed, shape, with_done):
     value, next_value, reward, continuation, done = _random(seed, shape)
     done = done if with_done else None
-    a1, r1 = td_lambda_return_estimate(0.97, 0.8, value, next_value, reward, continuation, done)
-    a2, r2 = vec_td_lambda_return_estimate(0.97, 0.8, value, next_value, reward, continuation, done)
+    a1, r1 = td_lambda_reference(0.97, 0.8, value, next_value, reward, continuation, done)
+    a2, r2 = td_lambda_return_estimate(0.97, 0.8, value, next_value, reward, continuation, done)
     assert r1.shape == shape
     torch.testing.assert_close(a1, a2)
     torch.testing.assert_close(r1, r2)
@@ -92,9 +94,10 @@ def _scalar_lambda_return(rewards, next_values, continuation, dones, gamma, lmbd
     return out
 
 
-def test_loop_matches_scalar_reference():
+@pytest.mark.parametrize("fn", FNS)
+def test_matches_scalar_transcription(fn):
     value, next_value, reward, continuation, done = _random(5, (1, 30, 1))
-    _, ret = td_lambda_return_estimate(0.95, 0.7, value, next_value, reward, continuation, done)
+    _, ret = fn(0.95, 0.7, value, next_value, reward, continuation, done)
     flat = [x.flatten().tolist() for x in (reward, next_value, continuation, done)]
     expected = _scalar_lambda_return(*flat, gamma=0.95, lmbda=0.7)
     torch.testing.assert_close(ret.flatten(), torch.tensor(expected, dtype=torch.float64))
@@ -107,7 +110,7 @@ def test_bad_input_raises():
     ):
         td_lambda_return_estimate(0.9, 0.9, x, x, x, torch.tensor([0.0, 1.5]).repeat(5).view(2, 5, 1))
     with pytest.raises(ValueError, match=r"continuation has shape \(2, 4, 1\) but state_value has \(2, 5, 1\)"):
-        vec_td_lambda_return_estimate(0.9, 0.9, x, x, x, torch.ones(2, 4, 1))
+        td_lambda_return_estimate(0.9, 0.9, x, x, x, torch.ones(2, 4, 1))
     with pytest.raises(ValueError, match=r"done has shape \(2, 5\) but state_value has \(2, 5, 1\)"):
         td_lambda_return_estimate(0.9, 0.9, x, x, x, torch.ones(2, 5, 1), torch.zeros(2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="TDLambda: gamma must be in"):
@@ -138,11 +141,10 @@ def _consistent_rollout(batch=(2,), t=8, seed=0):
 
 
 @pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
-@pytest.mark.parametrize("vectorized", [True, False])
-def test_module_on_env_rollouts_equals_gae_targets(batch, vectorized):
+def test_module_on_env_rollouts_equals_gae_targets(batch):
     critic = TensorDictModule(torch.nn.Linear(3, 1), in_keys=["observation"], out_keys=["state_value"])
     td = _consistent_rollout(batch)
-    a = TDLambda(0.9, 0.8, value_network=critic, vectorized=vectorized)(td.clone())
+    a = TDLambda(0.9, 0.8, value_network=critic)(td.clone())
     b = GAE(0.9, 0.8, value_network=critic)(td.clone())
     torch.testing.assert_close(a["value_target"], b["value_target"])
     torch.testing.assert_close(a["advantage"], b["advantage"])
@@ -181,10 +183,10 @@ def test_registry():
     assert est.continuation_key == ("next", "continue")
 
 
-def test_mixed_float_dtypes_promote_in_both_forms():
+def test_mixed_float_dtypes_promote():
     value, next_value, reward, continuation, done = _random(3, (2, 9, 1))
-    loop = td_lambda_return_estimate(0.9, 0.5, value.float(), next_value, reward, continuation.float(), done)
-    vec = vec_td_lambda_return_estimate(0.9, 0.5, value.float(), next_value, reward, continuation.float(), done)
+    loop = td_lambda_reference(0.9, 0.5, value.float(), next_value, reward, continuation.float(), done)
+    vec = td_lambda_return_estimate(0.9, 0.5, value.float(), next_value, reward, continuation.float(), done)
     exact = td_lambda_return_estimate(0.9, 0.5, value.float().double(), next_value, reward, continuation, done)
     for a, b, c in zip(loop, vec, exact):
         assert a.dtype == b.dtype == torch.float64
