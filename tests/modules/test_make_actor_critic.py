@@ -1,4 +1,4 @@
-"""make_actor_critic / make_recurrent_actor_critic on action spaces that do not start at 0 (Discrete(n, start=k))."""
+"""rl4py/modules/actor_critic.py builders on action spaces that do not start at 0 (Discrete(n, start=k))."""
 
 from __future__ import annotations
 
