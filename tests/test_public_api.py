@@ -18,6 +18,20 @@ def test_stable_names_are_reexported():
         assert getattr(rl4py, name) is not None, name
 
 
+def test_no_logger_shares_its_name_with_a_lightning_logger():
+    # the recipes configure lightning.pytorch.loggers.TensorBoardLogger; rl4py's plain-loop one is
+    # TensorBoardWriter, so a name means one thing
+    import lightning.pytorch.loggers as lightning_loggers
+
+    import rl4py.loggers
+
+    assert hasattr(rl4py, "TensorBoardWriter") and rl4py.TensorBoardWriter is rl4py.loggers.TensorBoardWriter
+    assert not hasattr(rl4py, "TensorBoardLogger") and not hasattr(rl4py.loggers, "TensorBoardLogger")
+    shared = set(rl4py.loggers.__all__) & set(lightning_loggers.__all__)
+    # Logger, each package's abstract base class, is the one shared name left
+    assert shared <= {"Logger"}, shared
+
+
 def test_subpackages_import_without_lightning():
     # a fresh interpreter: importing every subpackage must not pull lightning in (only trainers may)
     names = [

@@ -183,8 +183,9 @@ class SyncCollector:
             yield self.rollout()
 
     def state_dict(self) -> dict:
-        """The env state, the current observation and the frame counter (and a recurrent policy's state)."""
-        state = {"env": self.env.state_dict(), "root": self._root, "frames": self.frames}
+        """The env state, the current observation, the frame counter and ``num_envs`` (and a recurrent
+        policy's state)."""
+        state = {"env": self.env.state_dict(), "root": self._root, "frames": self.frames, "num_envs": self.env.num_envs}
         if self._recurrent_state is not None:
             state.update(self._recurrent_state.state_dict())
         return state
@@ -193,7 +194,18 @@ class SyncCollector:
         """Restores :meth:`state_dict`. Over an env without :attr:`~rl4py.envs.EnvBase.exact_resume`
         (a gymnasium env) the wrappers' state (observation statistics) is restored but the saved
         observation belongs to an env that is gone: the env is reset (seeded ``seed + frames``)
-        and a warning says the run does not continue exactly."""
+        and a warning says the run does not continue exactly.
+
+        Raises:
+            ValueError: the checkpoint was saved with another ``num_envs`` than this env's (checked
+                before anything is restored).
+        """
+        saved = _saved_num_envs(state)
+        if saved is not None and saved != self.env.num_envs:
+            raise ValueError(
+                f"SyncCollector: the checkpoint was saved with num_envs={saved}, this env has "
+                f"{self.env.num_envs} ({self.env.name}); resume with num_envs={saved}"
+            )
         self.frames = int(state["frames"])
         self.env.load_state_dict(state["env"])  # wrappers restore theirs (observation statistics, ...)
         if not self.env.exact_resume:
@@ -211,6 +223,18 @@ class SyncCollector:
             self._reset_recurrent_state()
             if "recurrent_state" in state:
                 self._recurrent_state.load_state_dict(state, device)
+
+
+def _saved_num_envs(state: dict) -> int | None:
+    """The ``num_envs`` a collector checkpoint was saved with (read off its tensors for checkpoints older than
+    the ``"num_envs"`` entry), or ``None`` where nothing says."""
+    if "num_envs" in state:
+        return int(state["num_envs"])
+    root = state.get("root")
+    for value in (root or {}).values():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return None
 
 
 def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,9 +31,13 @@ from gymnasium.vector.utils import batch_space
 from tensordict import TensorDict
 
 from rl4py import keys
+from rl4py.envs.action_masks import mask_size
 from rl4py.keys import NestedKey
 
 __all__ = ["EnvBase", "EnvStep", "NestedKey", "check_finite"]
+
+#: the entries every step returns under ``"next"`` besides the observation entries
+_STEP_KEYS: tuple[str, ...] = (keys.REWARD, keys.TERMINATED, keys.TRUNCATED, keys.DONE)
 
 
 class EnvStep(NamedTuple):
@@ -74,9 +78,12 @@ class EnvBase(ABC):
         single_observation_space: observation space of one sub-env.
         single_action_space: action space of one sub-env.
         device: device of every tensor the env returns and accepts.
-        validate: check every action (shape, dtype, bounds) and every observation and
-            reward (NaN/inf) and raise a ``ValueError`` naming the problem. Costs a few
-            microseconds per step.
+        validate: check every action (shape, dtype, bounds), the shape, dtype and device of
+            every returned entry (observations ``[B, *space.shape]``, ``"action_mask"``
+            ``[B, mask_size]`` bool, ``("next", "reward")`` ``[B, 1]`` float, the done flags
+            ``[B, 1]`` bool) and every observation and reward (NaN/inf), and raise an error
+            naming the env, the key, the expected and the received value. The shape and dtype
+            checks read metadata only (no device sync). Costs a few microseconds per step.
     """
 
     #: observation entries the env returns (``"observation"``, ``"action_mask"``, ...).
@@ -112,6 +119,8 @@ class EnvBase(ABC):
         self.check_outputs = True
         self.batch_size = torch.Size([num_envs])
         self._action_shape = (num_envs, *(single_action_space.shape or ()))
+        #: per returned key, ``(expected shape or None, dtype kind or None, what to name)``
+        self._entry_specs: dict[NestedKey, tuple[tuple[int, ...] | None, str | None, str]] = {}
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -131,9 +140,11 @@ class EnvBase(ABC):
     def reset_tensors(self, seed: int | None = None) -> dict[NestedKey, torch.Tensor]:
         """Resets all sub-envs and returns the raw observation entries (the collector's fast path)."""
         obs = self._reset(seed)
-        if self.validate and self.check_outputs:
-            for key, value in obs.items():
-                check_finite(self.name, key, value)
+        if self.validate:
+            self.check_entries(obs, self.observation_keys, where=None)
+            if self.check_outputs:
+                for key, value in obs.items():
+                    check_finite(self.name, key, value)
         return obs
 
     def step_tensors(self, action: torch.Tensor) -> EnvStep:
@@ -141,10 +152,103 @@ class EnvBase(ABC):
         if self.validate:
             self.check_action(action)
         out = self._step(action)
-        if self.validate and self.check_outputs:
-            for key, value in out.next.items():
-                check_finite(self.name, (keys.NEXT, key) if isinstance(key, str) else (keys.NEXT, *key), value)
+        if self.validate:
+            self.check_entries(out.next, (*self.observation_keys, *_STEP_KEYS), where=keys.NEXT)
+            self.check_entries(out.root, self.observation_keys, where=None)
+            if self.check_outputs:
+                for key, value in out.next.items():
+                    check_finite(self.name, keys.next_key(key), value)
         return out
+
+    # ------------------------------------------------------------ validation
+    def check_entries(
+        self, entries: dict[NestedKey, torch.Tensor], required: tuple[NestedKey, ...], where: str | None
+    ) -> None:
+        """Checks the shape, dtype and device of the entries an env hook returned (metadata only: no sync).
+
+        Every key of ``required`` must be present. Observation entries must be
+        ``[B, *space.shape]`` (the space of the entry in ``single_observation_space``), floating
+        for a floating ``Box`` and integer or bool for the integer spaces; ``"action_mask"``
+        ``[B, mask_size]`` bool; ``"reward"`` ``[B, 1]`` floating; ``"terminated"``,
+        ``"truncated"``, ``"done"`` ``[B, 1]`` bool. Any other entry must be batched,
+        ``[B, ...]``. Every entry must be on :attr:`device`.
+
+        Args:
+            entries: the returned entries, ``{key: tensor}``.
+            required: the keys that must be present.
+            where: ``"next"`` for a step's ``next`` entries (named as ``("next", key)``), ``None``
+                for observation entries of a reset or of the following step's root.
+
+        Raises:
+            KeyError: a required entry is missing.
+            TypeError: an entry is not a tensor, or has the wrong dtype.
+            ValueError: an entry has the wrong shape or device.
+        """
+        for key in required:
+            if key not in entries:
+                name = keys.next_key(key) if where else key
+                raise KeyError(
+                    f"{self.name}: the {'step' if where else 'reset/root'} entries lack {name!r}; "
+                    f"got keys {list(entries)}"
+                )
+        b = self.num_envs
+        for key, value in entries.items():
+            spec = self._entry_specs.get(key)
+            if spec is None:
+                spec = self._entry_specs[key] = self._entry_spec(key)
+            shape, kind, what = spec
+            name = keys.next_key(key) if where else key
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{self.name}: {name!r} must be a torch.Tensor, got {type(value).__name__}")
+            got = tuple(value.shape)
+            if shape is None:
+                if not got or got[0] != b:
+                    raise ValueError(
+                        f"{self.name}: {name!r} has shape {got}, expected a leading batch dim of size "
+                        f"num_envs={b} ([B, ...])"
+                    )
+            elif got != shape:
+                raise ValueError(f"{self.name}: {name!r} has shape {got}, expected {shape} ({what})")
+            if kind is not None:
+                dtype = value.dtype
+                if kind == "bool":
+                    ok = dtype == torch.bool
+                elif kind == "float":
+                    ok = dtype.is_floating_point
+                else:  # "int": integer or bool
+                    ok = not dtype.is_floating_point and not dtype.is_complex
+                if not ok:
+                    expected = {"bool": "torch.bool", "float": "a floating dtype", "int": "an integer dtype"}[kind]
+                    raise TypeError(f"{self.name}: {name!r} has dtype {dtype}, expected {expected} ({what})")
+            if value.device != self.device:
+                raise ValueError(f"{self.name}: {name!r} is on {value.device}, expected the env's device {self.device}")
+
+    def _entry_spec(self, key: NestedKey) -> tuple[tuple[int, ...] | None, str | None, str]:
+        """``(shape, dtype kind, description)`` of a returned entry, from the spaces."""
+        b = self.num_envs
+        if key == keys.REWARD:
+            return (b, 1), "float", "[num_envs, 1] float"
+        if key in (keys.TERMINATED, keys.TRUNCATED, keys.DONE):
+            return (b, 1), "bool", "[num_envs, 1] bool"
+        if key == keys.ACTION_MASK:
+            try:
+                size = mask_size(self.single_action_space)
+            except TypeError:
+                return None, "bool", "bool"
+            return (b, size), "bool", f"[num_envs, {size}] bool, one entry per choice of {self.single_action_space}"
+        space = self.single_observation_space
+        if isinstance(space, gym.spaces.Dict):
+            space = space.spaces.get(key[-1] if isinstance(key, tuple) else key)
+        elif key != keys.OBSERVATION:
+            space = None
+        if space is None or space.shape is None or key not in self.observation_keys:
+            return None, None, "[num_envs, ...]"
+        kind = None
+        if isinstance(space, gym.spaces.Box):
+            kind = "float" if np.issubdtype(space.dtype, np.floating) else "int"
+        elif isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+            kind = "int"
+        return (b, *space.shape), kind, f"[num_envs, *shape] of the observation space {space}"
 
     def check_action(self, action: torch.Tensor) -> None:
         """Raises ``ValueError``/``TypeError`` if ``action`` does not fit ``action_space``."""

@@ -43,6 +43,41 @@ _RESERVED = {
 }
 
 
+#: the observation spaces GymEnv turns into tensors (also the entries of a flat ``Dict``)
+_OBSERVATION_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+#: the action spaces GymEnv checks, samples and converts
+_ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary, gym.spaces.Box)
+_SUPPORTED_OBSERVATIONS = "Box, Discrete, MultiDiscrete, MultiBinary, or a flat Dict of these"
+_SUPPORTED_ACTIONS = "Discrete, MultiDiscrete, MultiBinary or Box"
+
+
+def _unsupported_space(name: str, obs_space: gym.Space, action_space: gym.Space) -> Exception | None:
+    """The error refusing a space GymEnv cannot convert (Text, Graph, Sequence, Tuple, OneOf, ...), or None."""
+    if not isinstance(action_space, _ACTION_SPACES):
+        return TypeError(
+            f"{name}: the action space {action_space} is a {type(action_space).__name__} space, which GymEnv "
+            f"does not support; expected {_SUPPORTED_ACTIONS}"
+        )
+    if isinstance(obs_space, gym.spaces.Dict):
+        for entry, sub in obs_space.spaces.items():
+            if isinstance(sub, (gym.spaces.Dict, gym.spaces.Tuple)):
+                return TypeError(
+                    f"{name}: observation entry {entry!r} is a {type(sub).__name__} space; expected a flat Dict "
+                    "observation space (Box, Discrete, MultiDiscrete or MultiBinary entries)"
+                )
+            if not isinstance(sub, _OBSERVATION_SPACES):
+                return TypeError(
+                    f"{name}: observation entry {entry!r} is a {type(sub).__name__} space ({sub}), which GymEnv "
+                    "does not support; expected Box, Discrete, MultiDiscrete or MultiBinary entries"
+                )
+    elif not isinstance(obs_space, _OBSERVATION_SPACES):
+        return TypeError(
+            f"{name}: the observation space {obs_space} is a {type(obs_space).__name__} space, which GymEnv does "
+            f"not support; expected {_SUPPORTED_OBSERVATIONS}"
+        )
+    return None
+
+
 def _make_vector_env(env: EnvSpec, num_envs: int, env_kwargs: dict[str, Any]) -> VectorEnv:
     if isinstance(env, VectorEnv):
         if num_envs not in (1, env.num_envs):
@@ -87,10 +122,13 @@ class GymEnv(EnvBase):
     converted to numpy arrays of the action space's dtype for gymnasium (a copy: the env may
     change it in place without touching the stored ``"action"``).
 
-    Action spaces: ``Discrete`` (``[B]`` int64), ``MultiDiscrete`` (``[B, H]`` int64),
+    Observation spaces: ``Box``, ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` and a flat
+    ``Dict`` of these. Action spaces: ``Discrete`` (``[B]`` int64), ``MultiDiscrete`` (``[B, H]`` int64),
     ``MultiBinary`` (``[B, n]`` of 0/1, any integer or bool dtype) and ``Box`` (``[B, *shape]``
     float). ``Box`` actions are passed on unclipped: the gymnasium env clips them if it does (as
-    ``Pendulum-v1`` does); the stored ``"action"`` is never changed.
+    ``Pendulum-v1`` does); the stored ``"action"`` is never changed. Other spaces (``Text``,
+    ``Graph``, ``Sequence``, ``Tuple``, ``OneOf``, a ``Dict`` action) raise a ``TypeError`` naming
+    the space at construction.
 
     ``Dict`` observation spaces (flat: no nested ``Dict``/``Tuple``) give one entry per key:
     ``("observation", name)`` when the ``Dict`` has no ``"observation"`` entry; otherwise the
@@ -157,6 +195,10 @@ class GymEnv(EnvBase):
         self._name = f"GymEnv({spec.id if spec is not None else type(self.env).__name__})"
         obs_space = self.env.single_observation_space
         action_space = self.env.single_action_space
+        error = _unsupported_space(self._name, obs_space, action_space)
+        if error is not None:
+            self.env.close()
+            raise error
         is_dict = isinstance(obs_space, gym.spaces.Dict)
         has_mask_entry = is_dict and keys.ACTION_MASK in obs_space.spaces
         if mask_from == "auto" and has_mask_entry:
@@ -208,13 +250,7 @@ class GymEnv(EnvBase):
 
     def _map_dict_space(self, space: gym.spaces.Dict) -> gym.Space:
         """Fills ``self._entry_keys`` (Dict name -> TensorDict key); returns the observation space to expose."""
-        spaces = dict(space.spaces)
-        for name, sub in spaces.items():
-            if isinstance(sub, (gym.spaces.Dict, gym.spaces.Tuple)):
-                raise TypeError(
-                    f"{self._name}: observation entry {name!r} is a {type(sub).__name__} space; expected a flat "
-                    "Dict observation space (Box, Discrete, MultiDiscrete or MultiBinary entries)"
-                )
+        spaces = dict(space.spaces)  # the entries' kinds were checked by _unsupported_space
         if self._mask_from == "observation":
             mask_space = spaces.pop(keys.ACTION_MASK)
             if tuple(mask_space.shape or ()) != (self._mask_size,):

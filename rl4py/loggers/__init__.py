@@ -7,7 +7,7 @@ Pillow and imageio-ffmpeg are imported: no Lightning.
 from rl4py.loggers.base import CompositeLogger, Logger, NoopLogger, Scalar, log_stats
 from rl4py.loggers.jsonl import JSONLinesLogger, read_json_lines
 from rl4py.loggers.print_logger import PrintLogger
-from rl4py.loggers.tensorboard import TensorBoardLogger
+from rl4py.loggers.tensorboard import TensorBoardWriter
 from rl4py.loggers.video import Frames, record_episode, write_gif, write_mp4
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
     "NoopLogger",
     "PrintLogger",
     "Scalar",
-    "TensorBoardLogger",
+    "TensorBoardWriter",
     "log_stats",
     "read_json_lines",
     "record_episode",

@@ -188,7 +188,7 @@ class NoopLogger(Logger):
 
 
 class CompositeLogger(Logger):
-    """Sends every call to several loggers (for example a :class:`PrintLogger` and a :class:`TensorBoardLogger`).
+    """Sends every call to several loggers (for example a :class:`PrintLogger` and a :class:`TensorBoardWriter`).
 
     Tensor values are read once (one ``.item()`` or device copy) and the Python values fanned out.
 

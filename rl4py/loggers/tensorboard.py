@@ -1,4 +1,4 @@
-"""A logger writing TensorBoard event files through ``torch.utils.tensorboard.SummaryWriter``."""
+"""A plain-loop logger writing TensorBoard event files through ``torch.utils.tensorboard.SummaryWriter``."""
 
 from __future__ import annotations
 
@@ -21,11 +21,14 @@ from rl4py.loggers.base import (
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["TensorBoardLogger"]
+__all__ = ["TensorBoardWriter"]
 
 
-class TensorBoardLogger(Logger):
-    """Writes scalars, text and histograms to TensorBoard event files in ``log_dir``.
+class TensorBoardWriter(Logger):
+    """Writes scalars, text and histograms to TensorBoard event files in ``log_dir`` from a plain loop.
+
+    Not Lightning's ``lightning.pytorch.loggers.TensorBoardLogger``: that one is what a
+    ``LightningModule`` run configures (the recipes' YAML files); this one is for your own loop.
 
     View them with ``tensorboard --logdir runs/``; every run in its own folder under ``runs/``
     overlays in one dashboard. :meth:`log_scalars` writes each value as an ordinary scalar
@@ -50,7 +53,7 @@ class TensorBoardLogger(Logger):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:  # tensorboard is a core dependency; a broken install lands here
-            raise ImportError("TensorBoardLogger needs the tensorboard package: pip install tensorboard") from error
+            raise ImportError("TensorBoardWriter needs the tensorboard package: pip install tensorboard") from error
         self.log_dir = Path(log_dir)
         self.writer: SummaryWriter = SummaryWriter(
             log_dir=str(self.log_dir), flush_secs=flush_secs, max_queue=max_queue, **writer_kwargs
@@ -60,27 +63,27 @@ class TensorBoardLogger(Logger):
     def log_scalar(self, key: str, value: Scalar, step: int) -> None:
         """Writes a scalar (``add_scalar``)."""
         key = self._check(key)
-        self.writer.add_scalar(key, to_float("TensorBoardLogger", key, value), check_step("TensorBoardLogger", step))
+        self.writer.add_scalar(key, to_float("TensorBoardWriter", key, value), check_step("TensorBoardWriter", step))
 
     def log_scalars(self, values: Mapping[str, Scalar], step: int) -> None:
         """Writes each value as its own scalar."""
         if not isinstance(values, Mapping):
-            raise TypeError(f"TensorBoardLogger.log_scalars: values must be a mapping, got {type(values).__name__}")
-        step = check_step("TensorBoardLogger", step)
+            raise TypeError(f"TensorBoardWriter.log_scalars: values must be a mapping, got {type(values).__name__}")
+        step = check_step("TensorBoardWriter", step)
         for key, value in values.items():
             key = self._check(key)
-            self.writer.add_scalar(key, to_float("TensorBoardLogger", key, value), step)
+            self.writer.add_scalar(key, to_float("TensorBoardWriter", key, value), step)
 
     def log_text(self, key: str, text: str, step: int) -> None:
         """Writes text (``add_text``; TensorBoard renders it as markdown)."""
         key = self._check(key)
-        self.writer.add_text(key, check_text("TensorBoardLogger", key, text), check_step("TensorBoardLogger", step))
+        self.writer.add_text(key, check_text("TensorBoardWriter", key, text), check_step("TensorBoardWriter", step))
 
     def log_histogram(self, key: str, values: HistogramValues, step: int) -> None:
         """Writes a histogram of ``values`` (``add_histogram``)."""
         key = self._check(key)
-        flat = to_values("TensorBoardLogger", key, values)
-        self.writer.add_histogram(key, flat.numpy(), check_step("TensorBoardLogger", step))
+        flat = to_values("TensorBoardWriter", key, values)
+        self.writer.add_histogram(key, flat.numpy(), check_step("TensorBoardWriter", step))
 
     def flush(self) -> None:
         """Writes pending events to disk."""
@@ -94,10 +97,10 @@ class TensorBoardLogger(Logger):
             self._closed = True
 
     def _check(self, key: str) -> str:
-        key = check_key("TensorBoardLogger", key)
+        key = check_key("TensorBoardWriter", key)
         if self._closed:
-            raise RuntimeError(f"TensorBoardLogger: logging {key!r} after close()")
+            raise RuntimeError(f"TensorBoardWriter: logging {key!r} after close()")
         return key
 
     def __repr__(self) -> str:
-        return f"TensorBoardLogger({str(self.log_dir)!r})"
+        return f"TensorBoardWriter({str(self.log_dir)!r})"

@@ -19,6 +19,19 @@ from rl4py.modules.mlp import MLP
 __all__ = ["make_actor_critic", "make_discrete_actor_critic"]
 
 
+def start_kwargs(action_space: gym.spaces.Discrete | gym.spaces.MultiDiscrete) -> dict:
+    """The distribution keyword for a space whose actions do not start at 0: ``{"start": ...}`` or ``{}``.
+
+    ``Discrete(n, start=k)`` gives ``{"start": k}`` (:class:`Categorical`); a ``MultiDiscrete``
+    with a non-zero ``start`` gives the list of the heads' starts (:class:`MultiCategorical`).
+    """
+    if isinstance(action_space, gym.spaces.Discrete):
+        start = int(action_space.start)
+        return {"start": start} if start else {}
+    starts = [int(s) for s in np.asarray(action_space.start).reshape(-1)]
+    return {"start": starts} if any(starts) else {}
+
+
 def make_discrete_actor_critic(
     observation_size: int,
     n_actions: int,
@@ -74,15 +87,18 @@ def make_actor_critic(
     ============================  =====================================================
     action space                  actor
     ============================  =====================================================
-    ``Discrete(n)``               ``"logits"`` ``[*B, n]`` -> :class:`Categorical`
+    ``Discrete(n, start)``        ``"logits"`` ``[*B, n]`` -> :class:`Categorical`
                                   (:class:`MaskedCategorical` with ``masked``)
-    ``MultiDiscrete(nvec)``       ``"logits"`` ``[*B, sum(nvec)]`` -> :class:`MultiCategorical`
+    ``MultiDiscrete(nvec, start)``  ``"logits"`` ``[*B, sum(nvec)]`` -> :class:`MultiCategorical`
     ``Box((d,))``                 ``"loc"``, ``"log_std"`` ``[*B, d]`` -> :class:`DiagGaussian`
     ============================  =====================================================
 
-    With ``masked``, the actor reads ``"action_mask"`` (bool, true = allowed) next to the
-    observation. The critic writes ``"state_value"`` ``[*B, 1]``. Initialization follows
-    CleanRL: hidden gain ``sqrt(2)``, policy head gain 0.01, value head gain 1.
+    Actions are the env's: for a space with ``start`` (``Discrete(3, start=-1)``) the actor
+    samples and scores ``start, ..., start + n - 1``, logit ``k`` standing for action
+    ``start + k`` (mask entry ``k`` too). With ``masked``, the actor reads ``"action_mask"``
+    (bool, true = allowed) next to the observation. The critic writes ``"state_value"``
+    ``[*B, 1]``. Initialization follows CleanRL: hidden gain ``sqrt(2)``, policy head gain
+    0.01, value head gain 1.
 
     Args:
         observation_space: a flat ``Box`` (one sub-env's space).
@@ -107,6 +123,7 @@ def make_actor_critic(
             MLP(obs_size, int(action_space.n), num_cells, activation, output_gain=0.01),
             dist_keys=[keys.LOGITS],
             distribution_class=MaskedCategorical if masked else Categorical,
+            distribution_kwargs=start_kwargs(action_space),
             dist_in_keys=mask_keys,
         )
     elif isinstance(action_space, gym.spaces.MultiDiscrete):
@@ -117,7 +134,7 @@ def make_actor_critic(
             MLP(obs_size, sum(nvec), num_cells, activation, output_gain=0.01),
             dist_keys=[keys.LOGITS],
             distribution_class=MultiCategorical,
-            distribution_kwargs={"nvec": nvec},
+            distribution_kwargs={"nvec": nvec, **start_kwargs(action_space)},
             dist_in_keys=mask_keys,
         )
     elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:

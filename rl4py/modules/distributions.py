@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import distributions as D
 
@@ -21,12 +23,22 @@ class Categorical(D.Categorical):
     validation) and Gumbel-max sampling from torch's global RNG (seed it with
     ``torch.manual_seed``) or from ``generator``.
 
+    With ``start`` (a gymnasium ``Discrete(K, start=start)`` space) the actions are
+    ``start, ..., start + K - 1``: logit ``k`` is the probability of action ``start + k``;
+    samples and the mode are offset by ``start`` and ``log_prob`` takes offset actions.
+
     Args:
         logits: unnormalized log-probabilities ``[*B, K]``.
         generator: optional ``torch.Generator`` for sampling.
+        start: the smallest action (``Discrete.start``).
+
+    Examples:
+        >>> dist = Categorical(torch.tensor([[0.0, 50.0, 0.0]]), start=-1)
+        >>> dist.mode, dist.log_prob(torch.tensor([0])).exp().round()
+        (tensor([0]), tensor([1.]))
     """
 
-    def __init__(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> None:
+    def __init__(self, logits: torch.Tensor, generator: torch.Generator | None = None, start: int = 0) -> None:
         if logits.dim() < 1:
             raise ValueError(f"Categorical: logits must have at least 1 dim [*B, K], got shape {tuple(logits.shape)}")
         self.logits = logits.log_softmax(-1)
@@ -36,6 +48,7 @@ class Categorical(D.Categorical):
         self._event_shape = torch.Size()
         self._validate_args = False
         self.generator = generator
+        self.start = start if type(start) is int else _int_start("Categorical", start)
 
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         logits = self.logits.expand(*sample_shape, *self.logits.shape) if sample_shape else self.logits
@@ -46,10 +59,12 @@ class Categorical(D.Categorical):
         else:  # a generator on another device (a CPU seed with CUDA logits): draw there, move over
             noise = torch.empty(logits.shape, dtype=logits.dtype, device=g.device).exponential_(generator=g)
             noise = noise.log_().to(logits.device)
-        return (logits - noise).argmax(-1)
+        index = (logits - noise).argmax(-1)
+        return index + self.start if self.start else index
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        return self.logits.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
+        index = value.long() - self.start if self.start else value.long()
+        return self.logits.gather(-1, index.unsqueeze(-1)).squeeze(-1)
 
     def entropy(self) -> torch.Tensor:
         logits = self.logits.clamp(min=torch.finfo(self.logits.dtype).min)
@@ -57,11 +72,19 @@ class Categorical(D.Categorical):
 
     @property
     def mode(self) -> torch.Tensor:
-        return self.logits.argmax(-1)
+        index = self.logits.argmax(-1)
+        return index + self.start if self.start else index
 
     @property
     def deterministic_sample(self) -> torch.Tensor:
         return self.mode
+
+
+def _int_start(owner: str, start: object) -> int:
+    """``start`` as a Python int (a numpy integer from a gymnasium space included)."""
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise TypeError(f"{owner}: start must be an int (the space's smallest action), got {start!r}")
+    return int(start)
 
 
 class MaskedCategorical(Categorical):
@@ -72,14 +95,18 @@ class MaskedCategorical(Categorical):
 
     Args:
         logits: ``[*B, K]``.
-        mask: ``[*B, K]`` bool, true = allowed. Every row needs at least one allowed action.
+        mask: ``[*B, K]`` bool, true = allowed (entry ``k`` for action ``start + k``). Every row
+            needs at least one allowed action.
         generator: optional ``torch.Generator`` for sampling.
+        start: the smallest action, as :class:`Categorical`.
 
     Raises:
         ValueError: a row of ``mask`` allows no action, or shapes differ.
     """
 
-    def __init__(self, logits: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, logits: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, start: int = 0
+    ) -> None:
         if mask.shape != logits.shape:
             raise ValueError(
                 f"MaskedCategorical: mask has shape {tuple(mask.shape)}, "
@@ -92,7 +119,7 @@ class MaskedCategorical(Categorical):
             row = empty.nonzero()[0].tolist()
             raise ValueError(f"MaskedCategorical: mask row {row} allows no action; every row needs an allowed action")
         self.mask = mask
-        super().__init__(logits.masked_fill(~mask, float("-inf")), generator)
+        super().__init__(logits.masked_fill(~mask, float("-inf")), generator, start)
 
     def entropy(self) -> torch.Tensor:
         # zero the masked -inf logits before exp * log: torch.where alone would back-propagate NaN
@@ -112,6 +139,8 @@ class MultiCategorical(D.Distribution):
         mask: optional ``[*B, sum(nvec)]`` bool (true = allowed), per head as in
             :class:`MaskedCategorical`.
         generator: optional ``torch.Generator`` for sampling.
+        start: the smallest action of each head (a gymnasium ``MultiDiscrete`` space's
+            ``start``); ``None`` = all 0.
     """
 
     arg_constraints: dict = {}
@@ -123,10 +152,16 @@ class MultiCategorical(D.Distribution):
         nvec: tuple[int, ...] | list[int] | torch.Tensor,
         mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        start: Sequence[int] | None = None,
     ) -> None:
         self.nvec = [int(n) for n in (nvec.tolist() if isinstance(nvec, torch.Tensor) else nvec)]
         if not self.nvec or min(self.nvec) < 1:
             raise ValueError(f"MultiCategorical: nvec must be positive sizes, got {self.nvec}")
+        starts = [0] * len(self.nvec) if start is None else [_int_start("MultiCategorical", s) for s in start]
+        if len(starts) != len(self.nvec):
+            raise ValueError(
+                f"MultiCategorical: start has {len(starts)} entries, expected one per head of nvec {self.nvec}"
+            )
         if logits.shape[-1] != sum(self.nvec):
             raise ValueError(
                 f"MultiCategorical: logits have {logits.shape[-1]} entries in the last dim, expected "
@@ -134,14 +169,14 @@ class MultiCategorical(D.Distribution):
             )
         chunks = logits.split(self.nvec, dim=-1)
         if mask is None:
-            self.heads = [Categorical(chunk, generator) for chunk in chunks]
+            self.heads = [Categorical(chunk, generator, s) for chunk, s in zip(chunks, starts)]
         else:
             if mask.shape != logits.shape:
                 raise ValueError(
                     f"MultiCategorical: mask has shape {tuple(mask.shape)}, expected the logits' {tuple(logits.shape)}"
                 )
             masks = mask.split(self.nvec, dim=-1)
-            self.heads = [MaskedCategorical(c, m, generator) for c, m in zip(chunks, masks)]
+            self.heads = [MaskedCategorical(c, m, generator, s) for c, m, s in zip(chunks, masks, starts)]
         super().__init__(batch_shape=logits.shape[:-1], event_shape=torch.Size([len(self.nvec)]), validate_args=False)
 
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:

@@ -28,6 +28,7 @@ from torch import nn
 from rl4py import keys
 from rl4py.keys import NestedKey
 from rl4py.modules.activations import Tanh
+from rl4py.modules.actor_critic import start_kwargs
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.distributions import Categorical, DiagGaussian, MaskedCategorical, MultiCategorical
 from rl4py.modules.gaussian import GaussianParams
@@ -448,11 +449,19 @@ def make_recurrent_actor_critic(
     kwargs: dict = {}
     if isinstance(action_space, gym.spaces.Discrete):
         head: nn.Module = MLP(hidden_size, int(action_space.n), head_cells, activation, output_gain=0.01)
-        kwargs = dict(distribution_class=MaskedCategorical if masked else Categorical, dist_in_keys=mask_keys)
+        kwargs = dict(
+            distribution_class=MaskedCategorical if masked else Categorical,
+            distribution_kwargs=start_kwargs(action_space),
+            dist_in_keys=mask_keys,
+        )
     elif isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
         nvec = [int(n) for n in action_space.nvec]
         head = MLP(hidden_size, sum(nvec), head_cells, activation, output_gain=0.01)
-        kwargs = dict(distribution_class=MultiCategorical, distribution_kwargs={"nvec": nvec}, dist_in_keys=mask_keys)
+        kwargs = dict(
+            distribution_class=MultiCategorical,
+            distribution_kwargs={"nvec": nvec, **start_kwargs(action_space)},
+            dist_in_keys=mask_keys,
+        )
     elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         if masked:
             raise ValueError("make_recurrent_actor_critic: masks apply to discrete action spaces, not to Box")

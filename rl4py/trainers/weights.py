@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -12,6 +13,25 @@ __all__ = ["load_weights", "save_weights"]
 
 
 _ALIASES = "rl4py.aliases"
+_EXPECTED = (
+    "expected a .safetensors file written by save_weights, a state dict saved with torch.save, "
+    "or a Lightning checkpoint"
+)
+
+
+def _not_weights(path: Path, error: Exception) -> ValueError:
+    """The error for a file ``torch.load(weights_only=True)`` could not read, without torch's advice
+    to retry with ``weights_only=False`` (which would run whatever code the file holds)."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    if found:
+        return ValueError(
+            f"load_weights: {path} holds pickled objects that are not tensors (such as {found.group(1)}); "
+            f"load_weights reads files with torch.load(weights_only=True), which unpickles tensors only; {_EXPECTED}"
+        )
+    return ValueError(
+        f"load_weights: {path} is not an rl4py weights or checkpoint file "
+        f"(torch.load(weights_only=True) could not read it: {type(error).__name__}); {_EXPECTED}"
+    )
 
 
 def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -70,14 +90,27 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
             raise ImportError(
                 "load_weights needs safetensors for .safetensors files: pip install safetensors"
             ) from error
-        with safe_open(str(path), framework="pt") as file:
-            state = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 - not a dict
-            aliases = json.loads((file.metadata() or {}).get(_ALIASES, "{}"))
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                state = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 - not a dict
+                aliases = json.loads((file.metadata() or {}).get(_ALIASES, "{}"))
+        except OSError:
+            raise
+        except Exception as error:  # safetensors' SafetensorError, a bad metadata entry
+            raise ValueError(
+                f"load_weights: {path} is not a readable safetensors file ({type(error).__name__}: {error}); "
+                "expected a file written by save_weights"
+            ) from None
         for alias, key in aliases.items():
             state[alias] = state[key]
         return state
     # a checkpoint a user may have downloaded: never unpickle arbitrary objects
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:  # a missing or unreadable file: torch's message names it
+        raise
+    except Exception as error:  # junk bytes fail in pickle, zip or torch's reader with many error types
+        raise _not_weights(path, error) from None
     if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -100,7 +133,8 @@ def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
         ``module``.
 
     Raises:
-        ValueError: the keys or shapes differ from the module's.
+        ValueError: the file is not a weights file (junk, or pickled objects other than tensors,
+            which are never unpickled), or its keys or shapes differ from the module's.
     """
     path = Path(path)
     state = _read(path)

@@ -7,7 +7,7 @@ import torch
 from tensordict import TensorDict
 
 from rl4py.collectors import SyncCollector, finished_episodes
-from rl4py.envs import CartPole, EpisodeStats
+from rl4py.envs import CartPole, EpisodeStats, GymEnv
 from rl4py.testing import CountingEnv, IdentityEnv
 
 
@@ -231,6 +231,39 @@ def test_state_dict_restores_identical_rollouts() -> None:
         assert (a == c).all()
         done_seen |= bool(a["next", "done"].any())
     assert done_seen  # the episode accumulators and the reset generator were restored too
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_resuming_with_another_num_envs_names_both_and_restores_nothing(legacy: bool) -> None:
+    source = SyncCollector(CartPole(num_envs=4), None, rollout_length=6, seed=0)
+    source.rollout()
+    state = source.state_dict()
+    assert state["num_envs"] == 4
+    if legacy:  # a checkpoint from before the "num_envs" entry: read off the saved observation
+        del state["num_envs"]
+    restored = SyncCollector(CartPole(num_envs=2), None, rollout_length=6, seed=0)
+    restored.rollout()
+    env_state = {k: v.clone() for k, v in restored.env.env.state_dict().items() if isinstance(v, torch.Tensor)}
+    with pytest.raises(
+        ValueError,
+        match=r"^SyncCollector: the checkpoint was saved with num_envs=4, this env has 2 \(EpisodeStats\(CartPole\)\)",
+    ):
+        restored.load_state_dict(state)
+    assert restored.frames == 12
+    for key, value in restored.env.env.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, env_state[key]), key
+    assert restored.rollout().batch_size == (2, 6)  # still usable with its own state
+
+
+def test_resuming_over_a_gym_env_with_another_num_envs_raises() -> None:
+    source = SyncCollector(GymEnv("CartPole-v1", num_envs=3), None, rollout_length=4, seed=0)
+    source.rollout()
+    restored = SyncCollector(GymEnv("CartPole-v1", num_envs=2), None, rollout_length=4, seed=0)
+    with pytest.raises(
+        ValueError, match=r"saved with num_envs=3, this env has 2 \(EpisodeStats\(GymEnv\(CartPole-v1\)\)\)"
+    ):
+        restored.load_state_dict(source.state_dict())
 
 
 def test_reset_between_rollouts_starts_new_episodes() -> None:

@@ -255,6 +255,82 @@ def test_nested_dict_observation_raises() -> None:
         GymEnv(lambda: DictObsEnv({"inner": spaces.Dict({"a": spaces.Discrete(2)})}))
 
 
+class SpaceEnv(gym.Env):
+    """Any observation and action space; samples its observations (never called for refused spaces)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.closed = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+BOX = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("observation_space", "action_space", "match"),
+    [
+        (spaces.Text(5), spaces.Discrete(2), r"the observation space Text\(.*\) is a Text space, which GymEnv"),
+        (spaces.Graph(BOX, spaces.Discrete(3)), spaces.Discrete(2), r"the observation space Graph\(.*\) is a Graph"),
+        (spaces.Sequence(BOX), spaces.Discrete(2), r"the observation space Sequence\(.*\) is a Sequence space"),
+        (spaces.Tuple((BOX, BOX)), spaces.Discrete(2), r"the observation space Tuple\(.*\) is a Tuple space"),
+        (spaces.OneOf((BOX, spaces.Discrete(2))), spaces.Discrete(2), r"observation space OneOf\(.*\) is a OneOf"),
+        (spaces.Dict({"a": BOX, "b": spaces.Text(4)}), spaces.Discrete(2), r"observation entry 'b' is a Text space"),
+        (BOX, spaces.Text(5), r"the action space Text\(.*\) is a Text space, which GymEnv does not support"),
+        (BOX, spaces.Tuple((spaces.Discrete(2), spaces.Discrete(2))), r"the action space Tuple\(.*\) is a Tuple"),
+        (BOX, spaces.Dict({"a": spaces.Discrete(2)}), r"the action space Dict\(.*\) is a Dict space"),
+    ],
+)
+def test_unsupported_spaces_are_refused_at_construction(observation_space, action_space, match: str) -> None:
+    made: list[SpaceEnv] = []
+
+    def factory() -> SpaceEnv:
+        made.append(SpaceEnv(observation_space, action_space))
+        return made[-1]
+
+    with pytest.raises(TypeError, match=match) as info:
+        GymEnv(factory, num_envs=2)
+    message = str(info.value)
+    assert message.startswith("GymEnv(")
+    supported = "expected Box, Discrete, MultiDiscrete or MultiBinary entries"
+    if "observation space" in message:
+        supported = "expected Box, Discrete, MultiDiscrete, MultiBinary, or a flat Dict of these"
+    elif "action space" in message:
+        supported = "expected Discrete, MultiDiscrete, MultiBinary or Box"
+    assert supported in message
+    assert made and all(env.closed for env in made)  # the vector env built for the check is closed
+
+
+@pytest.mark.parametrize(
+    "observation_space",
+    [
+        BOX,
+        spaces.Discrete(4, start=2),
+        spaces.MultiDiscrete([3, 2]),
+        spaces.MultiBinary(3),
+        spaces.Dict({"a": BOX, "b": spaces.Discrete(3), "c": spaces.MultiBinary(2), "d": spaces.MultiDiscrete([2])}),
+    ],
+)
+def test_supported_observation_spaces_reset_and_step(observation_space: gym.Space) -> None:
+    env = GymEnv(lambda: SpaceEnv(observation_space, spaces.Discrete(2)), num_envs=2)
+    td = env.reset(seed=0)
+    td["action"] = env.rand_action()
+    env.step(td)
+    assert td["next"].batch_size == (2,)
+
+
 # ------------------------------------------------------------------------------------------- masks
 
 

@@ -9,7 +9,7 @@ from tensordict import TensorDict
 from torch import distributions as D
 
 from rl4py.modules.autoregressive import AutoRegressiveActor, AutoRegressiveDist
-from rl4py.modules.distributions import DiagGaussian, MaskedCategorical, MultiCategorical
+from rl4py.modules.distributions import Categorical, DiagGaussian, MaskedCategorical, MultiCategorical
 from rl4py.modules.gaussian import GaussianParams
 
 # ------------------------------------------------------------------ masked categorical
@@ -95,6 +95,45 @@ def test_multi_categorical_bad_shapes_raise():
         MultiCategorical(torch.zeros(2, 4), [3, 2])
     with pytest.raises(ValueError, match="expected 2"):
         MultiCategorical(torch.zeros(2, 5), [3, 2]).log_prob(torch.zeros(2, 3, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ actions offset by start
+
+
+def test_categorical_start_offsets_samples_mode_and_log_prob():
+    logits = torch.randn(50_000, 3)
+    plain = Categorical(logits, generator=torch.Generator().manual_seed(0))
+    offset = Categorical(logits, generator=torch.Generator().manual_seed(0), start=-1)
+    # same draws, shifted; log_prob of the shifted action is torch's at the logit index
+    assert torch.equal(offset.sample(), plain.sample() - 1)
+    assert torch.equal(offset.mode, plain.mode - 1)
+    actions = torch.randint(-1, 2, (50_000,))
+    torch.testing.assert_close(offset.log_prob(actions), D.Categorical(logits=logits).log_prob(actions + 1))
+    torch.testing.assert_close(offset.entropy(), plain.entropy())
+    counts = torch.bincount(offset.sample() + 1, minlength=3).float() / 50_000
+    torch.testing.assert_close(counts, D.Categorical(logits=logits).probs.mean(0), atol=1e-2, rtol=0)
+
+
+def test_masked_categorical_start_reads_mask_entry_k_for_action_start_plus_k():
+    n = 20_000
+    mask = torch.tensor([True, False, True]).expand(n, 3)  # actions 2 and 4 of {2, 3, 4}
+    dist = MaskedCategorical(torch.zeros(n, 3), mask, torch.Generator().manual_seed(0), start=2)
+    assert set(dist.sample().unique().tolist()) == {2, 4}
+    assert torch.isinf(dist.log_prob(torch.full((n,), 3))).all()
+    torch.testing.assert_close(dist.log_prob(torch.full((n,), 4)), torch.full((n,), math.log(0.5)))
+
+
+def test_multi_categorical_start_per_head():
+    logits = torch.randn(7, 3 + 2)
+    dist = MultiCategorical(logits, [3, 2], start=[-1, 10])
+    a = torch.stack([torch.randint(-1, 2, (7,)), torch.randint(10, 12, (7,))], -1)
+    r1, r2 = D.Categorical(logits=logits[:, :3]), D.Categorical(logits=logits[:, 3:])
+    torch.testing.assert_close(dist.log_prob(a), r1.log_prob(a[:, 0] + 1) + r2.log_prob(a[:, 1] - 10))
+    assert torch.equal(dist.mode, torch.stack([r1.probs.argmax(-1) - 1, r2.probs.argmax(-1) + 10], -1))
+    with pytest.raises(ValueError, match=r"start has 1 entries, expected one per head of nvec \[3, 2\]"):
+        MultiCategorical(logits, [3, 2], start=[1])
+    with pytest.raises(TypeError, match=r"Categorical: start must be an int .*got 0.5"):
+        Categorical(logits, start=0.5)
 
 
 # ------------------------------------------------------------------ Gaussian

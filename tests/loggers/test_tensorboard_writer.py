@@ -5,7 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensordict import TensorDict
 
-from rl4py.loggers import CompositeLogger, JSONLinesLogger, TensorBoardLogger, log_stats, read_json_lines
+from rl4py.loggers import CompositeLogger, JSONLinesLogger, TensorBoardWriter, log_stats, read_json_lines
 
 
 def _load(log_dir) -> EventAccumulator:
@@ -16,7 +16,7 @@ def _load(log_dir) -> EventAccumulator:
 
 
 def test_scalars_are_written_and_read_back(tmp_path):
-    with TensorBoardLogger(tmp_path / "ppo") as logger:
+    with TensorBoardWriter(tmp_path / "ppo") as logger:
         for step in (128, 256, 384):
             logger.log_scalar("charts/episodic_return", step / 128.0, step)
         logger.log_scalars({"charts/SPS": 5120, "losses/approx_kl": torch.tensor(0.25)}, 384)
@@ -33,7 +33,7 @@ def test_scalars_are_written_and_read_back(tmp_path):
 
 def test_histogram_and_text_reach_tensorboard(tmp_path):
     values = torch.arange(100, dtype=torch.float32)
-    with TensorBoardLogger(tmp_path / "run") as logger:
+    with TensorBoardWriter(tmp_path / "run") as logger:
         logger.log_histogram("params/weight", values, step=5)
         logger.log_text("config", "lr: 0.00025", step=0)
     accumulator = _load(tmp_path / "run")
@@ -49,7 +49,7 @@ def test_histogram_and_text_reach_tensorboard(tmp_path):
 
 
 def test_flush_makes_events_readable_before_close(tmp_path):
-    logger = TensorBoardLogger(tmp_path / "run", flush_secs=3600)
+    logger = TensorBoardWriter(tmp_path / "run", flush_secs=3600)
     logger.log_scalar("loss", 1.5, 1)
     logger.flush()
     assert [e.value for e in _load(tmp_path / "run").Scalars("loss")] == [1.5]
@@ -60,7 +60,7 @@ def test_flush_makes_events_readable_before_close(tmp_path):
 
 def test_log_stats_through_a_composite_reaches_both_backends(tmp_path):
     stats = TensorDict({"loss_objective": torch.tensor(0.5), "entropy": torch.tensor(0.625)}, batch_size=[])
-    with CompositeLogger([TensorBoardLogger(tmp_path / "tb"), JSONLinesLogger(tmp_path / "log.jsonl")]) as logger:
+    with CompositeLogger([TensorBoardWriter(tmp_path / "tb"), JSONLinesLogger(tmp_path / "log.jsonl")]) as logger:
         log_stats(logger, "losses", stats, step=64)
     accumulator = _load(tmp_path / "tb")
     assert {tag: accumulator.Scalars(tag)[0].value for tag in accumulator.Tags()["scalars"]} == {
