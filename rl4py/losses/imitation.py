@@ -308,9 +308,12 @@ class BCLoss(LossModule):
         expert = self._require(td, self.action_key, "the demonstrations (the expert's actions)")
         dist = self.actor.get_dist(td)
         logits = _categorical_logits("BCLoss", dist, "actor")
-        loss = _cross_entropy("BCLoss", logits, expert, repr(self.action_key))
+        # a Discrete(K, start=s) space: logit k is action s + k
+        start = getattr(dist, "start", 0)
+        index = expert - start if start and not expert.is_floating_point() else expert
+        loss = _cross_entropy("BCLoss", logits, index, repr(self.action_key))
         with torch.no_grad():
-            accuracy = (logits.argmax(-1) == expert).float().mean()
+            accuracy = (logits.argmax(-1) == index).float().mean()
             entropy = dist.entropy().mean()
         return TensorDict({"loss_bc": loss, "accuracy": accuracy, "entropy": entropy}, batch_size=[])
 

@@ -552,3 +552,17 @@ def test_teacher_runs_in_eval_mode_and_keeps_its_mode():
     first, second = loss(td)["loss_distillation"], loss(td)["loss_distillation"]
     assert torch.equal(first, second)  # dropout would make two calls differ
     assert teacher.training
+
+
+def test_bc_loss_reads_actions_of_a_space_with_an_offset():
+    """Discrete(3, start=-1): the expert's action -1 is logit 0 (not a negative class index)."""
+    import gymnasium as gym
+
+    from rl4py.modules import make_actor_critic
+
+    actor, _ = make_actor_critic(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3, start=-1))
+    td = TensorDict({"observation": torch.zeros(6, 4), "action": torch.tensor([-1, 0, 1, -1, 0, 1])}, [6])
+    out = BCLoss(actor)(td)
+    logits = actor.get_dist(td).logits
+    expected = torch.nn.functional.cross_entropy(logits, td["action"] + 1)
+    torch.testing.assert_close(out["loss_bc"], expected)
