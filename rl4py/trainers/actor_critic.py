@@ -20,6 +20,7 @@ from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.common import LossModule
 from rl4py.modules.activations import activation_class
@@ -34,6 +35,7 @@ __all__ = [
     "ActorCriticParts",
     "LossFactory",
     "actor_critic_update",
+    "build_for_env",
     "make_networks",
     "make_value_estimator_for",
     "refuse_shadowed_fields",
@@ -183,6 +185,20 @@ def wire_value_estimator(estimator: ValueEstimator, value_network: nn.Module, ac
     if hasattr(estimator, "actor") and estimator.actor is None:
         estimator.actor = actor
     return estimator
+
+
+def build_for_env(
+    build: Callable[..., ActorCriticParts], env: EnvBase, config: ActorCriticConfig, **components
+) -> ActorCriticParts:
+    """A plain loop's build: seeds torch with ``config.seed``, calls the algorithm's builder with
+    ``env``'s spaces and mask (and the ``components`` passed in) and moves the parts to ``env``'s device."""
+    torch.manual_seed(config.seed)  # network init
+    parts = build(
+        env.single_observation_space, env.single_action_space, config, masked=has_action_mask(env), **components
+    )
+    for module in (parts.loss, parts.policy, *parts.estimators):
+        module.to(env.device)
+    return parts
 
 
 def make_optimizer(loss: LossModule, config: ActorCriticConfig) -> torch.optim.Optimizer:

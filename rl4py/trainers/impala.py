@@ -16,13 +16,13 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.trainers.actor_critic import (
     ActorCriticConfig,
     ActorCriticParts,
     LossFactory,
+    build_for_env,
     make_networks,
     refuse_shadowed_fields,
     run_actor_critic,
@@ -221,19 +221,9 @@ def train_impala(
     """
     config = config or ImpalaConfig()
     start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    parts = build_impala(
-        env.single_observation_space,
-        env.single_action_space,
-        config,
-        masked=has_action_mask(env),
-        actor=actor,
-        critic=critic,
-        loss=loss,
-        value_estimator=value_estimator,
+    parts = build_for_env(
+        build_impala, env, config, actor=actor, critic=critic, loss=loss, value_estimator=value_estimator
     )
-    parts.loss.to(env.device)
-    parts.policy.to(env.device)
     lag = BehaviourLag(parts.actor, parts.policy, config.policy_lag)
     return run_actor_critic(
         env,

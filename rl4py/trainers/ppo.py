@@ -10,16 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
-import torch
 from torch import nn
 
-from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.trainers.actor_critic import (
     ActorCriticConfig,
     ActorCriticParts,
     LossFactory,
+    build_for_env,
     make_networks,
     make_value_estimator_for,
     refuse_shadowed_fields,
@@ -177,19 +176,9 @@ def train_ppo(
     """
     config = config or PPOConfig()
     start = time.perf_counter()
-    torch.manual_seed(config.seed)  # network init and action sampling
-    parts = build_ppo(
-        env.single_observation_space,
-        env.single_action_space,
-        config,
-        masked=has_action_mask(env),
-        actor=actor,
-        critic=critic,
-        loss=loss,
-        value_estimator=value_estimator,
+    parts = build_for_env(
+        build_ppo, env, config, actor=actor, critic=critic, loss=loss, value_estimator=value_estimator
     )
-    parts.loss.to(env.device)
-    parts.value_estimator.to(env.device)
     return run_actor_critic(
         env,
         parts,

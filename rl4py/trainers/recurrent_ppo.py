@@ -22,10 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
-import torch
 from torch import nn
 
-from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.losses.ppo import PPOLoss
 from rl4py.modules.activations import activation_class
@@ -33,6 +31,7 @@ from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
 from rl4py.trainers.actor_critic import (
     ActorCriticParts,
     LossFactory,
+    build_for_env,
     make_value_estimator_for,
     refuse_shadowed_fields,
     run_actor_critic,
@@ -177,18 +176,7 @@ def train_recurrent_ppo(
     """
     config = config or RecurrentPPOConfig()
     start = time.perf_counter()
-    torch.manual_seed(config.seed)  # network init and action sampling
-    parts = build_recurrent_ppo(
-        env.single_observation_space,
-        env.single_action_space,
-        config,
-        masked=has_action_mask(env),
-        policy=policy,
-        loss=loss,
-        value_estimator=value_estimator,
-    )
-    parts.policy.to(env.device)
-    parts.loss.to(env.device)
+    parts = build_for_env(build_recurrent_ppo, env, config, policy=policy, loss=loss, value_estimator=value_estimator)
     return run_actor_critic(
         env,
         parts,
