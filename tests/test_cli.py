@@ -193,3 +193,22 @@ def test_dqn_recipe_solves_cartpole():
     dqn = str(RECIPES / "dqn_cartpole.yaml")
     cli = _solved(_fit("--seed_everything", str(shift_seed(0)), recipe=dqn), recipe=dqn)
     assert isinstance(cli.model, DQNModule) and cli.model.loss.double_dqn
+
+
+def test_fit_ends_with_a_summary_line_and_evaluate_reports_greedy_and_sampled_returns(tmp_path, capsys):
+    from rl4py.cli import evaluate
+    from rl4py.trainers.lightning_callbacks import RunSummary
+
+    cli = _fit("--trainer.max_steps", "12", "--trainer.default_root_dir", str(tmp_path))
+    (summary,) = [c for c in cli.trainer.callbacks if isinstance(c, RunSummary)]
+    assert summary.line.startswith("rl4py: not solved CartPole")
+    assert f"after {2 * 32 * 32:,} env steps (12 optimizer steps)" in summary.line
+    path = tmp_path / "run.ckpt"
+    cli.trainer.save_checkpoint(path)
+    capsys.readouterr()
+    results = evaluate([str(path), "--episodes", "4", "--max-steps", "600"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and '"mode": "greedy"' in lines[0] and '"mode": "sampled"' in lines[1]
+    assert 1.0 <= results["greedy"]["min_return"] <= results["greedy"]["mean_return"] <= 500.0
+    with pytest.raises(SystemExit):
+        evaluate([str(path), "--episodes", "0"])

@@ -1,16 +1,20 @@
-"""Lightning callbacks for rl4py's modules: periodic evaluation of the policy on its own envs."""
+"""Lightning callbacks for rl4py's modules: periodic evaluation of the policy on its own envs, and
+the run's closing summary."""
 
 from __future__ import annotations
 
+import time
+
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import ObservationNorm, find_wrapper
 from rl4py.trainers.evaluation import evaluate_policy
 
-__all__ = ["EvaluationCallback"]
+__all__ = ["EvaluationCallback", "RunSummary"]
 
 
 class EvaluationCallback(pl.Callback):
@@ -121,3 +125,46 @@ class EvaluationCallback(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._last = int(state_dict["last"])
+
+
+class RunSummary(pl.Callback):
+    """Says how a run ended, in one line, when training stops: whether it reached the config's
+    ``target_return`` (and the recent mean return), the env steps collected by all ranks, the wall
+    time, and where the checkpoints and logs are. ``rl4py fit`` adds it to every run.
+
+    The line is also kept in :attr:`line`.
+    """
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+        self._start = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        config = getattr(pl_module, "config", None)
+        frames = getattr(pl_module, "global_env_frames", None)
+        if config is None or frames is None:
+            return
+        recent = getattr(pl_module, "mean_recent_return", float("nan"))
+        target = getattr(config, "target_return", None)
+        name = getattr(pl_module, "env_name", "the env")
+        if target is not None and recent >= target:
+            outcome = f"solved {name}: mean return of the last episodes {recent:.1f} >= {target:g}"
+        elif target is not None:
+            outcome = f"not solved {name}: mean return of the last episodes {recent:.1f} < {target:g}"
+        else:
+            outcome = f"trained on {name}: mean return of the last episodes {recent:.1f}"
+        seconds = time.perf_counter() - self._start
+        where = []
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and getattr(checkpoint, "dirpath", None):
+            where.append(f"checkpoints in {checkpoint.dirpath}")
+        if trainer.logger is not None and getattr(trainer.logger, "log_dir", None):
+            where.append(f"logs in {trainer.logger.log_dir}")
+        self.line = (
+            f"rl4py: {outcome}, after {frames:,} env steps ({trainer.global_step:,} optimizer steps) "
+            f"in {seconds:.1f} s" + (f"; {'; '.join(where)}" if where else "")
+        )
+        rank_zero_info(self.line)
