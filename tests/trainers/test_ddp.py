@@ -82,3 +82,19 @@ def test_ddp_resume_gives_each_rank_its_own_state_and_continues_exactly(tmp_path
     assert r0["env_frames"] == s0["env_frames"] == 10 * 8 * 16
     for (name, a), b in zip(s0["state_dict"].items(), r0["state_dict"].values()):
         assert torch.equal(a, b), f"{name} differs from the uninterrupted run"
+
+
+def test_cli_spelling_trains_two_ddp_processes_on_cpu(tmp_path):
+    """``rl4py fit --config recipes/ppo_cartpole.yaml --trainer.devices 2 --trainer.strategy ddp
+    --trainer.accelerator cpu``: both ranks train, the summary counts both ranks' env steps."""
+    recipe = Path(__file__).parents[2] / "recipes" / "ppo_cartpole.yaml"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "rl4py.cli", "fit", "--config", str(recipe)]
+    command += ["--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
+    command += ["--trainer.max_steps", "12", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    command += ["--trainer.default_root_dir", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    # 2 rollouts per rank (12 steps of 6 epochs x 1 minibatch), 32 x 32 env steps each, 2 ranks
+    assert f"after {2 * 2 * 32 * 32:,} env steps (12 optimizer steps)" in output, output[-2000:]
