@@ -60,14 +60,6 @@ class _MountainCarBase(EnvBase):
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
         return {keys.OBSERVATION: self.state.to(torch.float32)}
 
-    @staticmethod
-    def _move(position: torch.Tensor, velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clips the velocity, moves, clips the position and stops the car at the left wall."""
-        velocity = velocity.clamp(-MAX_SPEED, MAX_SPEED)
-        position = (position + velocity).clamp(MIN_POSITION, MAX_POSITION)
-        velocity = velocity.masked_fill((position == MIN_POSITION) & (velocity < 0), 0.0)
-        return position, velocity
-
     def _finish(self, next_state: torch.Tensor, reward: torch.Tensor, terminated: torch.Tensor) -> EnvStep:
         elapsed = self.elapsed_steps + 1
         truncated = (elapsed >= self.max_episode_steps).unsqueeze(-1)
@@ -148,8 +140,12 @@ class MountainCar(_MountainCarBase):
             The next state ``[B, 2]``.
         """
         position, velocity = state[:, 0], state[:, 1]
-        velocity = velocity + (self._pushes[action.long()] + (3 * position).cos() * -GRAVITY)
-        return torch.stack(self._move(position, velocity), dim=-1)
+        velocity = (velocity + (self._pushes[action.long()] + (3 * position).cos() * -GRAVITY)).clamp(
+            -MAX_SPEED, MAX_SPEED
+        )
+        position = (position + velocity).clamp(MIN_POSITION, MAX_POSITION)
+        velocity = velocity.masked_fill((position == MIN_POSITION) & (velocity < 0), 0.0)  # stopped by the wall
+        return torch.stack((position, velocity), dim=-1)
 
     def _step(self, action: torch.Tensor) -> EnvStep:
         next_state = self.dynamics(self.state, action)
@@ -167,9 +163,11 @@ class MountainCarContinuous(_MountainCarBase):
     999-step truncation match gymnasium's ``MountainCarContinuous-v0``. Never changes the stored
     action.
 
-    gymnasium stores this env's state as float32 after every step and computes the push in float32;
-    the state here is float32 too and follows the same roundings (the gravity term is computed in
-    float64 and rounded, as numpy does).
+    gymnasium computes this env in float32 after an episode's first step (it stores the state as
+    float32 every step; its reset state and first step are float64) and clips the force with
+    Python floats; the state here is float64 holding the same values, and every step rounds where
+    numpy does, so episodes stepped with float32 actions (the action space's dtype) agree with
+    gymnasium's bit for bit.
 
     Observation ``[B, 2]`` float32: position, velocity. Action ``[B, 1]`` float32 force in ``[-1, 1]``.
 
@@ -199,27 +197,46 @@ class MountainCarContinuous(_MountainCarBase):
         validate: bool = True,
     ) -> None:
         space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        super().__init__(num_envs, device, max_episode_steps, space, torch.float32, validate)
+        super().__init__(num_envs, device, max_episode_steps, space, torch.float64, validate)
         self.check_outputs = False  # finite actions (checked) keep every output finite
 
-    def dynamics(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """One step of gymnasium's ``MountainCarContinuous-v0``.
+    def dynamics(
+        self, state: torch.Tensor, action: torch.Tensor, first: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of gymnasium's ``MountainCarContinuous-v0``, with numpy's float32 roundings.
 
         Args:
-            state: ``[B, 2]`` float32 (position, velocity).
-            action: ``[B, 1]``, clipped to ``[-1, 1]`` here.
+            state: ``[B, 2]`` float64 (position, velocity).
+            action: ``[B, 1]`` force, rounded to float32 and clipped to ``[-1, 1]`` here.
+            first: ``[B]`` bool, the sub-envs at their episode's first step (computed in float64 as
+                gymnasium does from its float64 reset state); ``None``: none of them.
 
         Returns:
-            The next state ``[B, 2]`` float32.
+            ``(next_state [B, 2] float64 holding float32 values, terminated [B] bool)``.
         """
-        position, velocity = state[:, 0], state[:, 1]
-        force = action[:, 0].to(torch.float32).clamp(-1.0, 1.0)
-        gravity = ((3 * position).double().cos() * GRAVITY).to(torch.float32)
-        velocity = velocity + (force * self.power - gravity)
-        return torch.stack(self._move(position, velocity), dim=-1)
+        if first is None:
+            first = torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+        p64, v64 = state[:, 0], state[:, 1]
+        p32, v32 = p64.float(), v64.float()
+        gravity = torch.where(first, 3 * p64, (3 * p32).double()).cos() * GRAVITY
+        a32 = action[:, 0].float()
+        # a force beyond [-1, 1] becomes a Python float in gymnasium, so its push is computed in float64
+        clipped = a32.abs() > 1.0
+        push = torch.where(
+            clipped, a32.sign().double() * self.power - gravity, (a32 * self.power - gravity.float()).double()
+        )
+        velocity = torch.where(first, v64 + push, (v32 + push.float()).double()).clamp(-MAX_SPEED, MAX_SPEED)
+        position = torch.where(first, p64 + velocity, (p32 + velocity.float()).double()).clamp(
+            MIN_POSITION, MAX_POSITION
+        )
+        velocity = velocity.masked_fill((position == MIN_POSITION) & (velocity < 0), 0.0)
+        # float64 comparisons at the first step, float32 ones after (numpy 2 compares a float32 with a
+        # Python float in float32)
+        at_goal = torch.where(first, position >= self.goal_position, position.float() >= self.goal_position)
+        terminated = at_goal & (velocity >= 0)
+        return torch.stack((position, velocity), dim=-1).float().double(), terminated
 
     def _step(self, action: torch.Tensor) -> EnvStep:
-        next_state = self.dynamics(self.state, action)
-        terminated = ((next_state[:, 0] >= self.goal_position) & (next_state[:, 1] >= 0)).unsqueeze(-1)
-        reward = terminated.squeeze(-1).double() * 100.0 - action[:, 0].double().square() * 0.1
-        return self._finish(next_state, reward, terminated)
+        next_state, terminated = self.dynamics(self.state, action, first=self.elapsed_steps == 0)
+        reward = terminated.double() * 100.0 - action[:, 0].double().square() * 0.1
+        return self._finish(next_state, reward, terminated.unsqueeze(-1))
