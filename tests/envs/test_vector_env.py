@@ -10,7 +10,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.wrappers.vector import ClipReward, NormalizeObservation, NormalizeReward, RecordEpisodeStatistics
 
-from rl4py.envs import CartPole, EpisodeStats, GridWorld, MountainCarContinuous, NativeVectorEnv, Pendulum
+from rl4py.envs import CartPole, EpisodeStats, GridWorld, GymEnv, MountainCarContinuous, NativeVectorEnv, Pendulum
 
 
 def test_declares_same_step_autoreset_and_the_native_spaces() -> None:
@@ -189,3 +189,25 @@ def test_render_returns_one_frame_per_sub_env() -> None:
         NativeVectorEnv(Pendulum(num_envs=2), render_mode="rgb_array")
     with pytest.raises(TypeError, match="must be an rl4py EnvBase, got CartPoleEnv"):
         NativeVectorEnv(gym.make("CartPole-v1").unwrapped)
+
+
+@pytest.mark.parametrize("make", [lambda: CartPole(num_envs=6), lambda: GridWorld(num_envs=6, layout=["S..", ".#G"])])
+def test_round_trip_through_rl4pys_gymnasium_adapter_reproduces_the_native_env(make) -> None:
+    # GymEnv reads same-step vector envs (final_obs, final_info masks): wrapping the adapter must give
+    # back the native env's transitions, terminal observations and masks included
+    native, round_trip = make(), GymEnv(NativeVectorEnv(make()))
+    root, root_rt = native.reset(seed=4), round_trip.reset(seed=4)
+    assert set(root_rt.keys()) == set(root.keys())
+    gen = torch.Generator().manual_seed(0)
+    ended = 0
+    for _ in range(60):
+        action = native.rand_action(gen)
+        root["action"], root_rt["action"] = action, action.clone()
+        td, root = native.step_and_reset(root)
+        td_rt, root_rt = round_trip.step_and_reset(root_rt)
+        for key in td["next"].keys():  # noqa: SIM118 - iterating a TensorDict walks its rows
+            assert torch.equal(td_rt["next", key].to(td["next", key].dtype), td["next", key]), key
+        for key in root.keys():  # noqa: SIM118
+            assert torch.equal(root_rt[key], root[key]), key
+        ended += int(td["next", "done"].sum())
+    assert ended > 5
