@@ -1,19 +1,23 @@
 """Batched environments with a TensorDict interface: native torch envs, the gymnasium adapter, wrappers."""
 
+from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.action_masks import check_masked_action, has_action_mask, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
+from rl4py.envs.vector_env import NativeVectorEnv
 from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, ObservationNorm, RewardClip, find_wrapper
 
 __all__ = [
     "CORRIDOR_LAYOUT",
     "NATIVE_ENVS",
+    "Acrobot",
     "CartPole",
     "EnvBase",
     "EnvStep",
@@ -21,7 +25,10 @@ __all__ = [
     "EpisodeStats",
     "GridWorld",
     "GymEnv",
+    "MountainCar",
+    "MountainCarContinuous",
     "MultiDiscreteTarget",
+    "NativeVectorEnv",
     "ObservationNorm",
     "Pendulum",
     "RewardClip",

@@ -6,10 +6,12 @@ from typing import Any
 
 import torch
 
+from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 
@@ -19,6 +21,9 @@ __all__ = ["NATIVE_ENVS", "make_env"]
 NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "CartPole": CartPole,
     "Pendulum": Pendulum,
+    "Acrobot": Acrobot,
+    "MountainCar": MountainCar,
+    "MountainCarContinuous": MountainCarContinuous,
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
 }
@@ -28,8 +33,9 @@ def make_env(name: str, num_envs: int = 1, device: torch.device | str = "cpu", *
     """Builds ``num_envs`` sub-envs of the env called ``name``.
 
     Args:
-        name: a native env (``"CartPole"``, ``"Pendulum"``, ``"GridWorld"``,
-            ``"MultiDiscreteTarget"``) or a gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
+        name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``) or a gymnasium id
+            (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         **kwargs: passed to the native env's constructor or to ``gymnasium.make_vec``.
