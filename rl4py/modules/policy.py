@@ -56,9 +56,10 @@ def resolve_actor(policy: Any, deterministic: bool = True) -> nn.Module:
     inner = getattr(policy, "actor", None)
     if inner is not None and inner is not policy:
         return resolve_actor(inner, deterministic)
+    hint = "" if inner is not None else " (it has no .actor; a LightningModule builds it in configure_model)"
     raise TypeError(
         f"predict: expected an rl4py actor (a TensorDict module with in_keys/out_keys) or an object holding one "
-        f"as .actor, got {type(policy).__name__}"
+        f"as .actor, got {type(policy).__name__}{hint}"
     )
 
 
