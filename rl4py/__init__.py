@@ -24,6 +24,7 @@ from rl4py.envs import (
     Pendulum,
     RewardClip,
 )
+from rl4py.export import export_onnx, export_program
 from rl4py.loggers import (
     CompositeLogger,
     JSONLinesLogger,
@@ -53,10 +54,12 @@ from rl4py.modules import (
     DiagGaussian,
     MaskedCategorical,
     MultiCategorical,
+    Policy,
     ProbabilisticActor,
     make_actor_critic,
     make_discrete_actor_critic,
     orthogonal_init_,
+    predict,
 )
 from rl4py.values import GAE, UPGO, MultiHeadGAE, TDLambda, ValueEstimator, VTrace, make_value_estimator
 
@@ -120,4 +123,8 @@ __all__ = [
     "make_value_estimator",
     "orthogonal_init_",
     "total_loss",
+    "Policy",
+    "export_onnx",
+    "export_program",
+    "predict",
 ]

@@ -19,6 +19,7 @@ from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
 from rl4py.modules.multi_encoder import MultiEncoder
+from rl4py.modules.policy import Policy, predict
 from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, greedy_action, linear_schedule, make_q_network
 from rl4py.modules.recurrent import BlockGRU, GRUCore, LSTMCore, RecurrentCore, make_core
 from rl4py.modules.recurrent_actor import (
@@ -33,6 +34,7 @@ from rl4py.modules.vae import BetaVAE, gaussian_kl
 __all__ = [
     "BlockGRU",
     "EpsilonGreedy",
+    "Policy",
     "QValueActor",
     "greedy_action",
     "linear_schedule",
@@ -74,4 +76,5 @@ __all__ = [
     "make_actor_critic",
     "make_discrete_actor_critic",
     "orthogonal_init_",
+    "predict",
 ]
