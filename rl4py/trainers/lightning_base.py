@@ -24,6 +24,7 @@ from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import ObservationNorm
+from rl4py.modules.policy import predict
 from rl4py.trainers.config import TrainConfig, as_config
 
 __all__ = ["RolloutDataset", "RolloutModule", "load_checkpoint"]
@@ -81,6 +82,10 @@ class RolloutModule(pl.LightningModule, ABC):
         normalize_observations: wrap each rank's env in :class:`~rl4py.envs.ObservationNorm`
             (each rank keeps its own statistics, in the checkpoint).
     """
+
+    predict = predict
+    """``module.predict(observation[, action_mask, state])``: the trained actor's action for a plain
+    tensor or numpy observation (:func:`rl4py.modules.policy.predict`)."""
 
     config_class: ClassVar[type[TrainConfig]] = TrainConfig
     """The config type of the algorithm."""

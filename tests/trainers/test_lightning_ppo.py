@@ -221,3 +221,14 @@ def test_checkpoints_load_for_evaluation_without_a_trainer_and_from_the_earlier_
     resumed = PPOModule(config=SMALL)
     _fit(resumed, 8, ckpt_path=tmp_path / "old.ckpt")
     assert resumed.env_frames == 2 * 8 * 16
+
+
+def test_a_trained_module_predicts_from_a_plain_observation():
+    import numpy as np
+
+    model = PPOModule(config=SMALL)
+    _fit(model, 4)
+    action = model.predict(np.zeros(4, dtype=np.float32))
+    assert isinstance(action, np.ndarray) and action.shape == () and action in (0, 1)
+    batch = model.predict(torch.zeros(5, 4))
+    assert isinstance(batch, torch.Tensor) and batch.shape == (5,)
