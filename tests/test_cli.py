@@ -182,7 +182,7 @@ def test_checkpoints_load_without_unpickling_by_default(tmp_path):
 
 
 def test_a_loss_beside_config_loss_fields_is_refused():
-    with pytest.raises(ValueError, match="entropy_coeff=0.5 would be ignored: a loss was given"):
+    with pytest.raises(ValueError, match="entropy_coeff=0.5 would be ignored: a given loss"):
         _fit("--trainer.max_steps", "6", "--model.config.entropy_coeff", "0.5")
 
 

@@ -8,7 +8,6 @@ and the LightningModules' ``training_step`` both call.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import time
 from collections.abc import Callable
@@ -38,7 +37,6 @@ __all__ = [
     "build_for_env",
     "make_networks",
     "make_value_estimator_for",
-    "refuse_shadowed_fields",
     "run_actor_critic",
     "wire_value_estimator",
 ]
@@ -79,6 +77,8 @@ class ActorCriticConfig(TrainConfig):
     """Hidden activation of both networks: ``"tanh"`` (CleanRL's) or ``"relu"``."""
     init_log_std: float = 0.0
     """Initial log standard deviation of a Gaussian policy (``Box`` action spaces)."""
+
+    SHADOWED_BY = {("actor", "critic"): ("num_cells", "activation", "init_log_std")}
 
     def check(self) -> None:
         super().check()
@@ -126,23 +126,6 @@ class ActorCriticParts:
     def value_estimator(self) -> ValueEstimator:
         """The first estimator stage (the one writing the value targets)."""
         return self.estimators[0]
-
-
-def refuse_shadowed_fields(config: TrainConfig, component: str, names: tuple[str, ...]) -> None:
-    """Raises ``ValueError`` when ``component`` was passed and the config also sets (away from its
-    default) a field that only the built component would have read: that setting would be dropped.
-
-    Example: a ``loss`` given beside ``PPOConfig(entropy_coeff=0.0)`` carries its own coefficient.
-    """
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}
-    changed = [name for name in names if getattr(config, name) != defaults[name]]
-    if changed:
-        settings = ", ".join(f"{name}={getattr(config, name)!r}" for name in changed)
-        raise ValueError(
-            f"{type(config).__name__}: {settings} would be ignored: a {component} was given, and it carries its own "
-            f"settings; set them on the {component} (e.g. --model.{component}.init_args.{changed[0]}) or leave the "
-            f"config's {', '.join(changed)} at the default"
-        )
 
 
 def make_networks(

@@ -81,6 +81,8 @@ class BCConfig(TrainConfig):
     activation: str = "tanh"
     """Hidden activation of the student."""
 
+    SHADOWED_BY = {("student",): ("num_cells", "activation")}
+
     def check(self) -> None:
         super().check()
         for name in ("rollout_length", "epochs", "batch_size"):
@@ -126,6 +128,7 @@ def build_bc(
     """The student (default: :func:`~rl4py.modules.make_actor_critic`'s actor for the spaces) and
     its loss: distillation from ``teacher`` when one is given, else cloning of dataset actions.
     The teacher's parameters are frozen."""
+    config.refuse_shadowed(student=student)
     if student is None:
         activation = activation_class(config.activation, "BCConfig")
         student, _ = make_actor_critic(observation_space, action_space, config.num_cells, activation, masked=masked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = ["TrainConfig", "as_config"]
 
@@ -38,6 +38,10 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
     """Free-form notes carried into the result (for benchmarks)."""
 
+    SHADOWED_BY: ClassVar[dict[tuple[str, ...], tuple[str, ...]]] = {}
+    """For each set of components a caller may pass instead of building them, the fields only the
+    built ones read (see :meth:`refuse_shadowed`)."""
+
     def __post_init__(self) -> None:
         self.check()
 
@@ -47,6 +51,24 @@ class TrainConfig:
             _at_least(self, name, 1)
         if self.update_threads is not None:
             _at_least(self, "update_threads", 1)
+
+    def refuse_shadowed(self, **components: Any) -> None:
+        """Raises ``ValueError`` when components are given (not ``None``) and the config also sets,
+        away from its default, a field that only the built components would read: that setting
+        would be dropped. Example: a ``loss`` given beside ``PPOConfig(entropy_coeff=0.0)``."""
+        given = {name for name, value in components.items() if value is not None}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for names, fields in self.SHADOWED_BY.items():
+            if not set(names) <= given:
+                continue
+            changed = [name for name in fields if getattr(self, name) != defaults[name]]
+            if changed:
+                what = " and ".join(names)
+                settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in changed)
+                raise ValueError(
+                    f"{type(self).__name__}: {settings} would be ignored: a given {what} (not built from the "
+                    f"config) keeps its own settings; set them on it, or leave {', '.join(changed)} at the default"
+                )
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with ``changes`` applied (checked like a new config)."""

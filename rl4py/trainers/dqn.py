@@ -104,6 +104,11 @@ class DQNConfig(TrainConfig):
     activation: str = "relu"
     """Hidden activation: ``"relu"`` (the book's) or ``"tanh"``."""
 
+    SHADOWED_BY = {
+        ("q_network",): ("num_cells", "activation"),
+        ("loss",): ("gamma", "loss_function", "double_dqn"),
+    }
+
     def check(self) -> None:
         super().check()
         for name in ("train_frequency", "gradient_steps", "buffer_size", "batch_size", "target_update_interval"):
@@ -185,6 +190,7 @@ def build_dqn(
     Raises:
         TypeError: the action space is not ``Discrete`` from 0 or the observation is not a flat ``Box``.
     """
+    config.refuse_shadowed(q_network=q_network, loss=loss)
     if not isinstance(action_space, gym.spaces.Discrete) or int(action_space.start) != 0:
         raise TypeError(f"DQN: needs a Discrete action space starting at 0, got {action_space}")
     if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:

@@ -24,7 +24,6 @@ from rl4py.trainers.actor_critic import (
     LossFactory,
     build_for_env,
     make_networks,
-    refuse_shadowed_fields,
     run_actor_critic,
     wire_value_estimator,
 )
@@ -65,6 +64,12 @@ class ImpalaConfig(ActorCriticConfig):
     epochs: int = 1
     """Passes over each rollout (1 in IMPALA)."""
 
+    SHADOWED_BY = {
+        **ActorCriticConfig.SHADOWED_BY,
+        ("loss",): ("entropy_coeff", "critic_coeff"),
+        ("value_estimator",): ("gamma", "rho_bar", "c_bar"),
+    }
+
     def check(self) -> None:
         super().check()
         _at_least(self, "policy_lag", 0)
@@ -94,10 +99,7 @@ def build_impala(
     Raises:
         TypeError: ``upgo`` with a loss that has no ``advantage_keys``.
     """
-    if loss is not None:
-        refuse_shadowed_fields(config, "loss", ("entropy_coeff", "critic_coeff"))
-    if value_estimator is not None:
-        refuse_shadowed_fields(config, "value_estimator", ("gamma", "rho_bar", "c_bar"))
+    config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
     if actor is None or critic is None:
         built_actor, built_critic = make_networks(observation_space, action_space, config, masked=masked)
         actor = actor if actor is not None else built_actor

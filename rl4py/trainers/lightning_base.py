@@ -105,6 +105,11 @@ class RolloutModule(pl.LightningModule, ABC):
         super().__init__()
         self.automatic_optimization = False
         self.config = as_config(config, self.config_class)
+        if self.config.seed != self.config_class.seed:
+            raise ValueError(
+                f"{type(self).__name__}: config.seed={self.config.seed} would be ignored: Lightning runs are seeded by "
+                "seed_everything (the CLI's --seed_everything); leave config.seed at its default"
+            )
         self.env_name = env
         self.env_kwargs = dict(env_kwargs or {})
         self.normalize_observations = normalize_observations

@@ -91,6 +91,7 @@ class BCModule(RolloutModule):
         self.dataset_path = dataset
         self.teacher_path = teacher
         self._student = student
+        self.config.refuse_shadowed(student=student)  # fail at construction, not when fit starts
         self.demonstrations: TensorDictBase | None = None
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, masked: bool) -> None:

@@ -57,6 +57,7 @@ class DQNModule(RolloutModule):
         super().__init__(env, config, env_kwargs, normalize_observations)
         self.checkpoint_buffer = checkpoint_buffer
         self._given = {"q_network": q_network, "loss": loss}
+        self.config.refuse_shadowed(**self._given)  # fail at construction, not when fit starts
         self.updates = 0
 
     @property

@@ -59,6 +59,7 @@ class ImpalaModule(ActorCriticModule):
     ) -> None:
         super().__init__(env, config, env_kwargs, normalize_observations)
         self._given = {"actor": actor, "critic": critic, "loss": loss, "value_estimator": value_estimator}
+        self.config.refuse_shadowed(**self._given)  # fail at construction, not when fit starts
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, masked: bool) -> None:
         parts = build_impala(observation_space, action_space, self.config, masked=masked, **self._given)

@@ -72,6 +72,7 @@ class PPOModule(ActorCriticModule):
     ) -> None:
         super().__init__(env, config, env_kwargs, normalize_observations)
         self._given = {"actor": actor, "critic": critic, "loss": loss, "value_estimator": value_estimator}
+        self.config.refuse_shadowed(**self._given)  # fail at construction, not when fit starts
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, masked: bool) -> None:
         self.set_parts(build_ppo(observation_space, action_space, self.config, masked=masked, **self._given))
@@ -112,6 +113,7 @@ class RecurrentPPOModule(ActorCriticModule):
     ) -> None:
         super().__init__(env, config, env_kwargs, normalize_observations)
         self._given = {"policy": policy, "loss": loss, "value_estimator": value_estimator}
+        self.config.refuse_shadowed(**self._given)  # fail at construction, not when fit starts
 
     def build(self, observation_space: gym.Space, action_space: gym.Space, masked: bool) -> None:
         parts = build_recurrent_ppo(observation_space, action_space, self.config, masked=masked, **self._given)

@@ -21,7 +21,6 @@ from rl4py.trainers.actor_critic import (
     build_for_env,
     make_networks,
     make_value_estimator_for,
-    refuse_shadowed_fields,
     run_actor_critic,
     wire_value_estimator,
 )
@@ -67,9 +66,11 @@ class PPOConfig(ActorCriticConfig):
         super().check()
         check_range(self, "lmbda", 0.0, 1.0)
 
-    #: the fields only the built loss reads, and only the built value estimator reads
-    LOSS_FIELDS = ("clip_epsilon", "dual_clip", "entropy_coeff", "critic_coeff", "clip_value", "normalize_advantage")
-    ESTIMATOR_FIELDS = ("estimator", "gamma", "lmbda")
+    SHADOWED_BY = {
+        **ActorCriticConfig.SHADOWED_BY,
+        ("loss",): ("clip_epsilon", "dual_clip", "entropy_coeff", "critic_coeff", "clip_value", "normalize_advantage"),
+        ("value_estimator",): ("estimator", "gamma", "lmbda"),
+    }
 
     def loss_kwargs(self) -> dict:
         """The :class:`~rl4py.losses.PPOLoss` arguments this config sets."""
@@ -118,13 +119,10 @@ def build_ppo(
         The parts; the policy that collects is the actor.
 
     Raises:
-        ValueError: a ``loss`` (or ``value_estimator``) is given and the config also sets one of
-            the fields only the built one reads (it would be dropped).
+        ValueError: a component is given and the config also sets one of the fields only the
+            built one reads (it would be dropped; :meth:`~rl4py.trainers.TrainConfig.refuse_shadowed`).
     """
-    if loss is not None:
-        refuse_shadowed_fields(config, "loss", PPOConfig.LOSS_FIELDS)
-    if value_estimator is not None:
-        refuse_shadowed_fields(config, "value_estimator", PPOConfig.ESTIMATOR_FIELDS)
+    config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
     if actor is None or critic is None:
         built_actor, built_critic = make_networks(observation_space, action_space, config, masked=masked)
         actor = actor if actor is not None else built_actor

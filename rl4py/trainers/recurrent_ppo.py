@@ -33,7 +33,6 @@ from rl4py.trainers.actor_critic import (
     LossFactory,
     build_for_env,
     make_value_estimator_for,
-    refuse_shadowed_fields,
     run_actor_critic,
     wire_value_estimator,
 )
@@ -69,6 +68,21 @@ class RecurrentPPOConfig(PPOConfig):
     chunk_length: int | None = None
     """Truncated BPTT length: each sub-env's rollout is cut into chunks of this many steps (it must
     divide ``rollout_length``); ``None`` back-propagates through whole rollouts."""
+
+    SHADOWED_BY = {
+        **{k: v for k, v in PPOConfig.SHADOWED_BY.items() if k != ("actor", "critic")},
+        ("policy",): (
+            "core",
+            "hidden_size",
+            "num_layers",
+            "n_blocks",
+            "encoder_cells",
+            "recurrent_critic",
+            "num_cells",
+            "activation",
+            "init_log_std",
+        ),
+    }
 
     def check(self) -> None:
         super().check()
@@ -112,10 +126,7 @@ def build_recurrent_ppo(
     Returns:
         The parts; the policy that collects is the recurrent actor-critic (it carries the state).
     """
-    if loss is not None:
-        refuse_shadowed_fields(config, "loss", PPOConfig.LOSS_FIELDS)
-    if value_estimator is not None:
-        refuse_shadowed_fields(config, "value_estimator", PPOConfig.ESTIMATOR_FIELDS)
+    config.refuse_shadowed(policy=policy, loss=loss, value_estimator=value_estimator)
     if policy is None:
         policy = make_recurrent_actor_critic(
             observation_space,

@@ -61,10 +61,10 @@ def test_plain_loop_and_module_share_the_config_and_the_update():
     from rl4py import CartPole
     from rl4py.trainers import train_ppo
 
-    config = SMALL.replace(total_frames=8 * 16, seed=shift_seed(3))
-    plain = train_ppo(CartPole(num_envs=8), config)
+    config, seed = SMALL.replace(total_frames=8 * 16), shift_seed(3)
+    plain = train_ppo(CartPole(num_envs=8), config.replace(seed=seed))
     model = PPOModule(config=config)
-    _fit(model, 100, seed=config.seed)  # total_frames stops it after one rollout
+    _fit(model, 100, seed=seed)  # total_frames stops it after one rollout
     assert model.env_frames == 8 * 16
     # the plain loop stops once its budget is collected, before a second update: both took one
     for a, b in zip(plain.actor.parameters(), model.actor.parameters()):
@@ -232,3 +232,24 @@ def test_a_trained_module_predicts_from_a_plain_observation():
     assert isinstance(action, np.ndarray) and action.shape == () and action in (0, 1)
     batch = model.predict(torch.zeros(5, 4))
     assert isinstance(batch, torch.Tensor) and batch.shape == (5,)
+
+
+def test_settings_a_given_component_would_drop_are_refused_at_construction():
+    from rl4py.modules import make_discrete_actor_critic
+    from rl4py.trainers import BCConfig, DQNConfig, DQNModule, RecurrentPPOConfig, RecurrentPPOModule
+    from rl4py.trainers.lightning_bc import BCModule
+
+    actor, critic = make_discrete_actor_critic(4, 2)
+    with pytest.raises(ValueError, match="num_cells=\\(32,\\) would be ignored: a given actor and critic"):
+        PPOModule(config=SMALL.replace(num_cells=(32,)), actor=actor, critic=critic)
+    PPOModule(config=SMALL.replace(num_cells=(32,)), actor=actor)  # the critic is built: num_cells is read
+    with pytest.raises(ValueError, match="gamma=0.5 would be ignored: a given loss"):
+        DQNModule(config=DQNConfig(gamma=0.5), loss=lambda q: q)
+    with pytest.raises(ValueError, match="core='gru' would be ignored: a given policy"):
+        RecurrentPPOModule(config=RecurrentPPOConfig(core="gru"), policy=torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="activation='relu' would be ignored: a given student"):
+        BCModule(config=BCConfig(activation="relu"), dataset="x", student=actor)
+    with pytest.raises(
+        ValueError, match="config.seed=3 would be ignored: Lightning runs are seeded by seed_everything"
+    ):
+        PPOModule(config=SMALL.replace(seed=3))
