@@ -60,9 +60,9 @@ def test_masked_ppo_learns_the_corridor_an_unmasked_policy_does_not():
     """With the same seed and the same number of iterations, the mask is what makes the difference.
 
     Per seed: the masked agent trains until its greedy policy takes the shortest path from each of
-    64 evaluation starts (at most 40 iterations); the unmasked agent then gets exactly as many
+    64 evaluation starts (at most 60 iterations); the unmasked agent then gets exactly as many
     iterations. At least 2 of 3 seeds must solve (k of n), and on each of them the unmasked policy
-    must fall short. Measured (seeds 0-19): the masked agent needs 6-17 iterations (one seed 29);
+    must fall short. Measured (seeds 0-19): the masked agent needs 6-17 iterations (one seed 34);
     the unmasked one then scores 0.15-1.07 below the 0.05 margin under the optimum.
     """
     evaluation_seed = shift_seed(123)
@@ -79,14 +79,14 @@ def test_masked_ppo_learns_the_corridor_an_unmasked_policy_does_not():
     solved, unsolved = {}, []
     for seed in map(shift_seed, (0, 1, 2)):
         env, actor, critic = _corridor_agent(masked=True, seed=seed)
-        iterations = _train(env, actor, critic, seed, 40, until=partial(optimal_from_every_start, actor))
+        iterations = _train(env, actor, critic, seed, 60, until=partial(optimal_from_every_start, actor))
         if iterations is None:
             unsolved.append(seed)
             continue
         env, actor, critic = _corridor_agent(masked=False, seed=seed)
         _train(env, actor, critic, seed, iterations)
         solved[seed] = (iterations, greedy_returns(actor).mean().item())
-    assert len(solved) >= 2, f"the masked agent missed the optimum within 40 iterations for seeds {unsolved}"
+    assert len(solved) >= 2, f"the masked agent missed the optimum within 60 iterations for seeds {unsolved}"
     bar = optimal.mean().item() - 0.05
     for seed, (iterations, unmasked) in solved.items():
         assert unmasked < bar, f"seed {seed}: unmasked {unmasked:.3f} >= {bar:.3f} after {iterations} iterations"
@@ -102,8 +102,8 @@ def test_unmasked_policy_on_a_validating_env_raises():
 # --------------------------------------------------------------------------------- multi-discrete
 
 #: mean greedy return (of 8) that counts as learned: a uniform policy over the allowed choices
-#: gets 4.21. Measured (seeds 0-11): reached after 1-3 iterations, with and without the
-#: auto-regressive head; the budget is 16.
+#: gets 4.21. Measured (seeds 0-11): reached after 1-3 iterations (auto-regressive head: 1-6);
+#: the budget is 16.
 MULTI_DISCRETE_BAR = 7.5
 
 
@@ -149,8 +149,9 @@ def test_autoregressive_ppo_learns_multi_discrete_task():
 def test_continuous_ppo_improves_pendulum():
     """``train_ppo`` on a Box action space: trains until the mean return of a batch of 64 training
     episodes reaches -700 (at most 80 iterations), then a held-out greedy evaluation must beat the
-    untrained policy by 300. Measured (seeds 0-11): stops after 32-44 iterations; the greedy policy
-    then scores -270 to -590 against the untrained -1220 (a gain of 630-950)."""
+    untrained policy by 300. Measured (seeds 0-11, two evaluation seeds): stops after 32-44
+    iterations; the greedy policy then scores -208 to -633 against the untrained -1220 (a gain of
+    580-1010)."""
     config = PPOConfig(
         seed=shift_seed(0),
         num_envs=64,

@@ -168,8 +168,9 @@ def test_recurrent_ppo_beats_an_mlp_on_partially_observable_cartpole():
 
     The LSTM agent trains until the mean return of its last 20 episodes reaches 475 within the
     100k-frame budget, on 1 of at most 2 seeds; the MLP agent spends the whole budget. Measured
-    (2-core CPU, seeds 0-15): the LSTM agent solves 15 of 16 seeds, after 31k-89k frames (median
-    ~40k, 5-20 s); the one miss ends at 472.5. The MLP agent ends at a mean return of 40-49 (~4 s).
+    (2-core CPU, seeds 0-15): the LSTM agent solves 15 of 16 seeds, after 32k-60k frames (median
+    ~45k, 5-12 s on an idle machine); the one miss ends at 211. The MLP agent ends at a mean return
+    of 41-51 (~4 s).
     """
     misses = []
     for seed in map(shift_seed, (0, 1)):
