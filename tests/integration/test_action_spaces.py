@@ -63,7 +63,7 @@ def test_masked_ppo_learns_the_corridor_an_unmasked_policy_does_not():
     64 evaluation starts (at most 60 iterations); the unmasked agent then gets exactly as many
     iterations. At least 2 of 3 seeds must solve (k of n), and on each of them the unmasked policy
     must fall short. Measured (seeds 0-19): the masked agent needs 6-17 iterations (one seed 34);
-    the unmasked one then scores 0.15-1.07 below the 0.05 margin under the optimum.
+    the unmasked agent then scores 0.15-1.07 below the bar (the optimum less 0.05).
     """
     evaluation_seed = shift_seed(123)
     evaluation = GridWorld(64, layout=CORRIDOR_LAYOUT, max_episode_steps=40, validate=False)
