@@ -10,7 +10,7 @@ from rl4py import GAE, CartPole, PPOLoss, SyncCollector, total_loss
 from rl4py.envs import ObservationNorm
 from rl4py.losses.common import LossModule
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
-from rl4py.testing import CountingEnv
+from rl4py.testing import CountingEnv, shift_seed
 from rl4py.trainers import PPOConfig, minibatch_update, train_ppo
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, train_recurrent_ppo
 
@@ -140,8 +140,7 @@ def test_first_loss_on_a_fresh_rollout_has_ratio_one():
 
 # --------------------------------------------------------------------------------------- learning
 
-#: one budget for both agents on partially observable CartPole (position and angle only); the
-#: recurrent agent stops once the mean return of its last 20 episodes reaches 475
+#: one budget for both agents on partially observable CartPole (position and angle only)
 SHARED = dict(
     num_envs=32,
     rollout_length=32,
@@ -156,7 +155,6 @@ SHARED = dict(
     clip_value=False,
     activation="relu",
     num_cells=(64,),
-    update_threads=1,
 )
 
 
@@ -168,21 +166,23 @@ def _env() -> ObservationNorm:
 def test_recurrent_ppo_beats_an_mlp_on_partially_observable_cartpole():
     """Without velocities an MLP policy cannot balance the pole for long; an LSTM policy infers them.
 
-    Measured (seed 0, 2-core CI machine): the LSTM agent reaches 475 after ~61k env steps (~12 s);
-    the MLP agent ends its 100k steps at a mean return of ~48 (~4 s).
+    The LSTM agent trains until the mean return of its last 20 episodes reaches 475 within the
+    100k-frame budget, on 1 of at most 2 seeds; the MLP agent spends the whole budget. Measured
+    (2-core CPU, seeds 0-15): the LSTM agent solves 15 of 16 seeds, after 32k-60k frames (median
+    ~45k, 5-12 s on an idle machine); the one miss ends at 211. The MLP agent ends at a mean return
+    of 41-51 (~4 s).
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        recurrent = train_recurrent_ppo(
-            _env(), RecurrentPPOConfig(seed=0, chunk_length=16, encoder_cells=(64,), target_return=475.0, **SHARED)
-        )
-        mlp = train_ppo(_env(), PPOConfig(seed=0, **SHARED))
-    finally:
-        torch.set_num_threads(previous)
-    assert recurrent.frames <= mlp.frames == 100_352
-    assert mlp.mean_return < 100.0, f"MLP: {mlp.mean_return:.1f}"
-    assert recurrent.mean_return >= 200.0, f"LSTM: {recurrent.mean_return:.1f} (MLP {mlp.mean_return:.1f})"
+    misses = []
+    for seed in map(shift_seed, (0, 1)):
+        config = RecurrentPPOConfig(seed=seed, chunk_length=16, encoder_cells=(64,), target_return=475.0, **SHARED)
+        recurrent = train_recurrent_ppo(_env(), config)
+        if recurrent.solved:
+            break
+        misses.append(f"seed {seed}: {recurrent.mean_return:.1f}")
+    assert recurrent.solved, f"LSTM: mean return below 475 after {SHARED['total_frames']} frames ({', '.join(misses)})"
+    mlp = train_ppo(_env(), PPOConfig(seed=shift_seed(0), **SHARED))
+    assert mlp.frames >= SHARED["total_frames"]
+    assert mlp.mean_return < 100.0, f"MLP: {mlp.mean_return:.1f} after {mlp.frames} frames"
 
 
 @pytest.mark.parametrize(

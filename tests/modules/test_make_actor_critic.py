@@ -120,11 +120,16 @@ def test_random_collection_respects_start() -> None:
 
 @pytest.mark.slow
 def test_train_ppo_on_an_offset_discrete_space_learns_the_offset_action() -> None:
+    """Reward 1 is only for action -1 (a uniform policy picks it a third of the time): PPO trains
+    until its last 20 episodes average 4.5 of 5, at most 4096 frames. Measured (seeds 0-11, 1
+    thread): stops after 640-896 frames, with -1 in 85-95% of each env's last 64 actions."""
     env, made = make_env(num_envs=4)
-    config = PPOConfig(rollout_length=32, total_frames=4096, lr=1e-2, entropy_coeff=0.0, seed=shift_seed(0))
-    train_ppo(env, config)
-    # reward 1 is only for action -1 (a uniform policy picks it a third of the time); measured: 1.0 on
-    # seeds 0-5 with 1 and 2 threads, so 0.6 leaves a wide margin
+    config = PPOConfig(
+        rollout_length=32, total_frames=4096, lr=1e-2, entropy_coeff=0.0, target_return=4.5, seed=shift_seed(0)
+    )
+    result = train_ppo(env, config)
+    assert result.solved, f"seed {config.seed}: mean return {result.mean_return:.2f} after {result.frames} frames"
+    # what the envs received: the offset actions, and mostly the rewarded one
     last = np.array(sum((e.received[-64:] for e in made), []))
     assert set(np.unique(np.array(sum((e.received for e in made), [])))) <= {-1, 0, 1}
     assert (last == -1).mean() > 0.6
