@@ -308,7 +308,7 @@ def test_value_distillation_does_not_broadcast():
 
 
 # ---------------------------------------------------------------------------------------------
-# BCLoss and bc_step
+# BCLoss and one gradient step with it
 
 
 def _demos(n: int = 32, seed: int = 0, t: int | None = None) -> TensorDict:
@@ -369,7 +369,7 @@ def _step(*args, **kwargs):
     return gradient_step(*args, **kwargs)[0]
 
 
-def test_bc_step_equals_a_manual_update():
+def test_a_gradient_step_of_bc_loss_equals_a_manual_update():
     actor, _ = make_discrete_actor_critic(4, 3)
     twin = copy.deepcopy(actor.module)
     td = _demos()
@@ -384,7 +384,7 @@ def test_bc_step_equals_a_manual_update():
             torch.testing.assert_close(p, p_twin - 0.5 * p_twin.grad)
 
 
-def test_bc_step_clips_the_global_gradient_norm():
+def test_a_gradient_step_of_bc_loss_clips_the_global_gradient_norm():
     actor, _ = make_discrete_actor_critic(4, 3)
     before = [p.detach().clone() for p in actor.parameters()]
     out = _step(BCLoss(actor), torch.optim.SGD(actor.parameters(), lr=1.0), _demos(), max_grad_norm=1e-3)
