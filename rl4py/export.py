@@ -17,7 +17,9 @@ distributions are Python classes); these two exports replace it for deployment.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,6 +141,8 @@ class TensorPolicy(nn.Module):
         self.observation_shape = infer_observation_shape(actor)
         self.input_names: tuple[str, ...] = ("observation", "action_mask") if self.masked else ("observation",)
         self.output_names: tuple[str, ...] = ("action", params)
+        ends = np.cumsum(self.nvec).tolist()
+        self._bounds = list(zip([0, *ends[:-1]], ends))  # each head's slice of the logits
 
     def _argmax(self, logits: torch.Tensor, mask: torch.Tensor | None, start: int, log_softmax: bool) -> torch.Tensor:
         scores = logits if mask is None else logits.masked_fill(~mask, float("-inf"))
@@ -157,13 +161,15 @@ class TensorPolicy(nn.Module):
         params = out if isinstance(out, torch.Tensor) else out[0]
         mask = action_mask if self.masked else None
         if self.kind == "gaussian":
-            return (torch.tanh(params) if self.tanh else params), params
+            # a copy: one tensor as two outputs gets one name from torch 2.5/2.6's ONNX exporter
+            return (torch.tanh(params) if self.tanh else params.clone()), params
         if self.kind == "q":
             return self._argmax(params, mask, 0, log_softmax=False), params
         if self.kind == "categorical":
             return self._argmax(params, mask, self.starts[0], log_softmax=True), params
-        heads = params.split(self.nvec, dim=-1)
-        masks = mask.split(self.nvec, dim=-1) if mask is not None else [None] * len(heads)
+        # slices, not split(): the exported SplitToSequence has no kernel in onnxruntime 1.20
+        heads = [params[..., a:b] for a, b in self._bounds]
+        masks = [mask[..., a:b] for a, b in self._bounds] if mask is not None else [None] * len(heads)
         actions = [self._argmax(h, m, s, log_softmax=True) for h, m, s in zip(heads, masks, self.starts)]
         return torch.stack(actions, dim=-1), params
 
@@ -313,9 +319,11 @@ def export_onnx(
     level = registration.level
     registration.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping torchvision::nms", x4
     try:
-        onnx_program = torch.onnx.export(
-            program, (), input_names=list(policy.input_names), output_names=list(policy.output_names), verbose=False
-        )
+        # onnxscript 0.6.0 prints "Applied N of general pattern rewrite rules." while it optimizes
+        with contextlib.redirect_stdout(io.StringIO()):
+            onnx_program = torch.onnx.export(
+                program, (), input_names=list(policy.input_names), output_names=list(policy.output_names), verbose=False
+            )
     finally:
         registration.setLevel(level)
     onnx_program.save(str(path))

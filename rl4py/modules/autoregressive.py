@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import torch
 from tensordict import TensorDictBase
-from tensordict.nn import InteractionType, TensorDictModuleBase, interaction_type
+from tensordict.nn import InteractionType, TensorDictModuleBase
+from tensordict.nn.probabilistic import interaction_type  # not re-exported by tensordict.nn before 0.15
 from torch import distributions as D
 from torch import nn
 

@@ -21,7 +21,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import InteractionType, TensorDictModule, TensorDictModuleBase, interaction_type
+from tensordict.nn import InteractionType, TensorDictModule, TensorDictModuleBase
+from tensordict.nn.probabilistic import interaction_type  # not re-exported by tensordict.nn before 0.15
 from torch import distributions as D
 from torch import nn
 
