@@ -89,11 +89,13 @@ def summarize(records: list[dict]) -> list[dict]:
                     [_median([r.get(time_key) for r in runs if r["pair"] == p]) for p in pairs]
                 ),
                 "median_env_steps_to_solve": _median([r.get("env_steps_to_solve") for r in runs]),
+                "median_steps_per_second": _median([r.get("steps_per_second") for r in runs]),
             }
         b, a = row["before"], row["after"]
         row["ratio_seconds"] = _ratio(a["median_seconds"], b["median_seconds"])
         row["ratio_pair_medians"] = _ratio(a["median_of_pair_medians_seconds"], b["median_of_pair_medians_seconds"])
         row["ratio_env_steps"] = _ratio(a["median_env_steps_to_solve"], b["median_env_steps_to_solve"])
+        row["ratio_steps_per_second"] = _ratio(a["median_steps_per_second"], b["median_steps_per_second"])
         # per pair: after's invocation median / before's, and how many pairs were slower after
         per_pair = []
         for p in sorted({r["pair"] for r in records if r["bench"] == bench}):
