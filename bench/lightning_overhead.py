@@ -24,8 +24,9 @@ warnings.filterwarnings("ignore")
 SETTINGS = dict(num_envs=32, rollout_length=32, lr=1e-2, epochs=6, num_minibatches=1)
 
 
-def make_config(seed: int, rollouts: int) -> PPOConfig:
-    """The one config both variants train with: a fixed budget of ``rollouts`` rollouts."""
+def make_config(rollouts: int, seed: int = PPOConfig.seed) -> PPOConfig:
+    """The one config both variants train with: a fixed budget of ``rollouts`` rollouts. The plain
+    loop is seeded by ``seed``; a LightningModule refuses one (``seed_everything`` seeds it)."""
     return PPOConfig(
         seed=seed,
         anneal_lr=False,
@@ -37,7 +38,7 @@ def make_config(seed: int, rollouts: int) -> PPOConfig:
 
 
 def run_plain(seed: int, rollouts: int) -> float:
-    config = make_config(seed, rollouts)
+    config = make_config(rollouts, seed)
     start = time.perf_counter()
     result = train_ppo(CartPole(num_envs=config.num_envs), config)
     assert result.iterations == rollouts
@@ -51,7 +52,7 @@ def run_lightning(seed: int, rollouts: int, default_logging: bool) -> float:
 
     start = time.perf_counter()
     pl.seed_everything(seed, verbose=False)  # Lightning runs are seeded here, not by config.seed
-    model = PPOModule("CartPole", config=make_config(seed, rollouts))  # total_frames stops the run
+    model = PPOModule("CartPole", config=make_config(rollouts))  # total_frames stops the run
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
             max_steps=rollouts * SETTINGS["epochs"] * SETTINGS["num_minibatches"],
