@@ -19,9 +19,9 @@ import time
 
 import torch
 from common import emit, median_or_none, sb3_solve_callback
-from rl4py.trainers.dqn_loop import DQNConfig, train_dqn
 
 from rl4py import CartPole
+from rl4py.trainers import DQNConfig, train_dqn
 
 TARGET = 475.0
 WINDOW = 20

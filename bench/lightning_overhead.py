@@ -14,12 +14,9 @@ import statistics
 import tempfile
 import time
 import warnings
-from functools import partial
-
 import torch
 
 from rl4py import CartPole
-from rl4py.losses import PPOLoss
 from rl4py.trainers import PPOConfig, train_ppo
 
 warnings.filterwarnings("ignore")
@@ -27,8 +24,10 @@ warnings.filterwarnings("ignore")
 SETTINGS = dict(num_envs=32, rollout_length=32, lr=1e-2, epochs=6, num_minibatches=1)
 
 
-def run_plain(seed: int, rollouts: int) -> float:
-    config = PPOConfig(
+def make_config(rollouts: int, seed: int = PPOConfig.seed) -> PPOConfig:
+    """The one config both variants train with: a fixed budget of ``rollouts`` rollouts. The plain
+    loop is seeded by ``seed``; a LightningModule refuses one (``seed_everything`` seeds it)."""
+    return PPOConfig(
         seed=seed,
         anneal_lr=False,
         entropy_coeff=0.0,
@@ -36,6 +35,10 @@ def run_plain(seed: int, rollouts: int) -> float:
         total_frames=rollouts * SETTINGS["num_envs"] * SETTINGS["rollout_length"],
         **SETTINGS,
     )
+
+
+def run_plain(seed: int, rollouts: int) -> float:
+    config = make_config(rollouts, seed)
     start = time.perf_counter()
     result = train_ppo(CartPole(num_envs=config.num_envs), config)
     assert result.iterations == rollouts
@@ -48,7 +51,8 @@ def run_lightning(seed: int, rollouts: int, default_logging: bool) -> float:
     from rl4py.trainers.lightning_ppo import PPOModule
 
     start = time.perf_counter()
-    model = PPOModule(seed=seed, loss=partial(PPOLoss, entropy_coeff=0.0, clip_value=False), **SETTINGS)
+    pl.seed_everything(seed, verbose=False)  # Lightning runs are seeded here, not by config.seed
+    model = PPOModule("CartPole", config=make_config(rollouts))  # total_frames stops the run
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
             max_steps=rollouts * SETTINGS["epochs"] * SETTINGS["num_minibatches"],
