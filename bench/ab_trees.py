@@ -75,8 +75,11 @@ def summarize(records: list[dict]) -> list[dict]:
             runs = [
                 r
                 for r in records
-                if r["tree"] == tree and r["bench"] == bench and r.get("variant") == variant
-                and "seed" in r and not r.get("summary")
+                if r["tree"] == tree
+                and r["bench"] == bench
+                and r.get("variant") == variant
+                and "seed" in r
+                and not r.get("summary")
             ]
             time_key = "seconds" if bench == "lightning_overhead" else "seconds_to_solve"
             pairs = sorted({r["pair"] for r in runs})
@@ -106,8 +109,12 @@ def summarize(records: list[dict]) -> list[dict]:
                     [
                         r.get(time_key)
                         for r in records
-                        if r["tree"] == tree and r["bench"] == bench and r.get("variant") == variant
-                        and r["pair"] == p and "seed" in r and not r.get("summary")
+                        if r["tree"] == tree
+                        and r["bench"] == bench
+                        and r.get("variant") == variant
+                        and r["pair"] == p
+                        and "seed" in r
+                        and not r.get("summary")
                     ]
                 )
             if med["before"] and med["after"]:

@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 import warnings
+
 import torch
 
 from rl4py import CartPole

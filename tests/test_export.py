@@ -102,6 +102,7 @@ def test_exported_program_equals_the_tensor_policy_at_any_batch_size(name, tmp_p
 def test_onnxruntime_equals_torch_within_1e_5(name, tmp_path):
     import onnxruntime as ort
     import onnxscript  # noqa: F401 -- torch's ONNX exporter needs it
+
     actor = sharpen(ACTORS[name]())
     policy = TensorPolicy(actor)
     path = export_onnx(actor, tmp_path / "policy.onnx", OBS)
