@@ -129,12 +129,20 @@ class ActorCriticParts:
 
 
 def make_networks(
-    observation_space: gym.Space, action_space: gym.Space, config: ActorCriticConfig, *, masked: bool
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    config: ActorCriticConfig,
+    *,
+    masked: bool,
+    actor: nn.Module | None = None,
+    critic: nn.Module | None = None,
 ) -> tuple[nn.Module, nn.Module]:
-    """The actor and critic MLPs of :func:`~rl4py.modules.make_actor_critic` for the config's
-    ``num_cells``, ``activation`` and ``init_log_std``."""
+    """The actor and critic: those given, the others :func:`~rl4py.modules.make_actor_critic`'s MLPs
+    for the config's ``num_cells``, ``activation`` and ``init_log_std``."""
+    if actor is not None and critic is not None:
+        return actor, critic
     activation = activation_class(config.activation, type(config).__name__)
-    return make_actor_critic(
+    built_actor, built_critic = make_actor_critic(
         observation_space,
         action_space,
         config.num_cells,
@@ -142,6 +150,7 @@ def make_networks(
         masked=masked,
         init_log_std=config.init_log_std,
     )
+    return (actor if actor is not None else built_actor), (critic if critic is not None else built_critic)
 
 
 def make_value_estimator_for(

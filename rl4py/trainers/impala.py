@@ -100,10 +100,7 @@ def build_impala(
         TypeError: ``upgo`` with a loss that has no ``advantage_keys``.
     """
     config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
-    if actor is None or critic is None:
-        built_actor, built_critic = make_networks(observation_space, action_space, config, masked=masked)
-        actor = actor if actor is not None else built_actor
-        critic = critic if critic is not None else built_critic
+    actor, critic = make_networks(observation_space, action_space, config, masked=masked, actor=actor, critic=critic)
     if loss is None:
         loss = functools.partial(ActorCriticLoss, entropy_coeff=config.entropy_coeff, critic_coeff=config.critic_coeff)
     loss_module = loss(actor, critic)

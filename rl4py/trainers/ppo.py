@@ -123,10 +123,7 @@ def build_ppo(
             built one reads (it would be dropped; :meth:`~rl4py.trainers.TrainConfig.refuse_shadowed`).
     """
     config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
-    if actor is None or critic is None:
-        built_actor, built_critic = make_networks(observation_space, action_space, config, masked=masked)
-        actor = actor if actor is not None else built_actor
-        critic = critic if critic is not None else built_critic
+    actor, critic = make_networks(observation_space, action_space, config, masked=masked, actor=actor, critic=critic)
     factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
     if value_estimator is None:
         value_estimator = make_value_estimator_for(

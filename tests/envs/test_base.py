@@ -227,15 +227,22 @@ class DictObservationEnv(EnvBase):
         )
         self.cell = cell
 
-    def _reset(self, seed):
+    def _obs(self) -> dict:
         return {("observation", "position"): torch.zeros(B, 2), ("observation", "cell"): self.cell}
 
+    def _reset(self, seed):
+        return self._obs()
+
     def _step(self, action):
-        raise NotImplementedError
+        never = torch.zeros(B, 1, dtype=torch.bool)
+        nxt = {**self._obs(), "reward": torch.zeros(B, 1), "terminated": never, "truncated": never, "done": never}
+        return EnvStep(next=nxt, root=self._obs())
 
 
 def test_dict_observation_entries_are_checked_against_their_spaces() -> None:
-    assert DictObservationEnv(torch.zeros(B, dtype=torch.int64)).reset(seed=0)["observation", "cell"].shape == (B,)
+    env = DictObservationEnv(torch.zeros(B, dtype=torch.int64))
+    assert env.reset(seed=0)["observation", "cell"].shape == (B,)
+    assert env.step_tensors(torch.zeros(B, dtype=torch.int64)).next["observation", "cell"].shape == (B,)
     with pytest.raises(ValueError, match=r"\('observation', 'cell'\) has shape \(4, 1\), expected \(4,\)"):
         DictObservationEnv(torch.zeros(B, 1, dtype=torch.int64)).reset(seed=0)
     with pytest.raises(TypeError, match=r"\('observation', 'cell'\) has dtype torch.float32, expected an integer"):
