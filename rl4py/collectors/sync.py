@@ -122,24 +122,39 @@ class SyncCollector:
         return storage
 
     def rollout(self) -> TensorDict:
-        """Collects one rollout ``[num_envs, rollout_length]``."""
+        """Collects one rollout ``[num_envs, rollout_length]``.
+
+        Raises:
+            ValueError, TypeError: a step's action or output failed the env's value checks (run
+                once per rollout, see :meth:`~rl4py.envs.EnvBase.defer_checks`; on an accelerator
+                the result arrives without a sync, so the error surfaces at a later rollout).
+        """
         if self._root is None:
             self.reset()
-        roots, nexts = self._steps_recurrent() if self.recurrent else self._steps()
+        env = self.env
+        env.defer_checks(True)
+        try:
+            roots, nexts = self._steps_recurrent() if self.recurrent else self._steps()
+        except BaseException:
+            env.discard_deferred_checks()  # the error at hand, not a deferred one, is the one to see
+            raise
+        env.flush_checks()  # one reduction per checked key; no host sync on an accelerator
         if self._storage is None:  # allocated outside inference mode: ordinary tensors autograd accepts
             self._storage = self._allocate(roots[0], nexts[0])
             self._root_keys = list(roots[0].keys(include_nested=True, leaves_only=True))
             self._next_keys = list(nexts[0])
-        storage = self._storage
+        # return_same_td: one stacked write per key into the preallocated [B, T, ...] storage (the
+        # steps' tensors are fresh, so a write per step would add a copy per key and step);
+        # otherwise a fresh storage per rollout, stacked into directly (no second copy)
+        storage = self._storage if self.return_same_td else self._allocate(roots[0], nexts[0])
         with torch.inference_mode():
-            # one stacked write per key into the preallocated [B, T, ...] storage
             for key in self._root_keys:
                 torch.stack([step.get(key) for step in roots], dim=1, out=storage.get(key))
             for key in self._next_keys:
                 torch.stack([step[key] for step in nexts], dim=1, out=storage.get(keys.next_key(key)))
         self.frames += self.frames_per_rollout
         # a shallow copy: entries a consumer adds (advantage, ...) do not land in the storage
-        return storage.copy() if self.return_same_td else storage.clone()
+        return storage.copy() if self.return_same_td else storage
 
     def _steps(self) -> tuple[list[TensorDictBase], list[dict[NestedKey, torch.Tensor]]]:
         """Runs ``rollout_length`` steps; returns the per-step policy TensorDicts and env ``next`` entries."""

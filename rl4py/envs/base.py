@@ -84,6 +84,13 @@ class EnvBase(ABC):
             ``[B, 1]`` bool) and every observation and reward (NaN/inf), and raise an error
             naming the env, the key, the expected and the received value. The shape and dtype
             checks read metadata only (no device sync). Costs a few microseconds per step.
+
+    **Deferred checks.** The value checks (action bounds, NaN/inf) read tensor values: on an
+    accelerator each is a host-device sync. :meth:`defer_checks` turns them into device-side
+    reductions run once per :meth:`flush_checks` (the collector flushes once per rollout), which
+    raises the error the step itself would have raised, naming the step. Shape, dtype and device
+    checks stay eager. Only an env whose ``check_action`` is the base one (no state-dependent
+    checks such as action masks) defers; others check every step as before.
     """
 
     #: observation entries the env returns (``"observation"``, ``"action_mask"``, ...).
@@ -91,6 +98,13 @@ class EnvBase(ABC):
     #: :meth:`state_dict` captures everything the env's future depends on, so a restored env
     #: continues exactly; envs that cannot (a gymnasium env's internals) set this to False.
     exact_resume: bool = True
+    #: the env's hooks return well-formed entries by construction (the native envs, whose tests
+    #: check the layout): ``validate`` then checks the returned entries' shape, dtype and device at
+    #: the first step only, not on every step (actions are still checked on every step).
+    trusted_entries: bool = False
+    #: steps recorded before :meth:`flush_checks` runs by itself (bounds the references a
+    #: deferring env holds when nothing flushes it).
+    max_deferred_steps: int = 4096
 
     def __init__(
         self,
@@ -121,6 +135,12 @@ class EnvBase(ABC):
         self._action_shape = (num_envs, *(single_action_space.shape or ()))
         #: per returned key, ``(expected shape or None, dtype kind or None, what to name)``
         self._entry_specs: dict[NestedKey, tuple[tuple[int, ...] | None, str | None, str]] = {}
+        #: ``(action, floating next entries)`` of the steps whose value checks wait for
+        #: :meth:`flush_checks`; ``None`` when checks are eager
+        self._deferred: list[tuple[torch.Tensor, tuple[tuple[NestedKey, torch.Tensor], ...]]] | None = None
+        #: accelerator results in flight: ``(event, host flags, their steps)``
+        self._checks_in_flight: list[tuple[torch.cuda.Event, torch.Tensor, list]] = []
+        self._entries_checked = False
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -149,16 +169,114 @@ class EnvBase(ABC):
 
     def step_tensors(self, action: torch.Tensor) -> EnvStep:
         """Validates ``action`` and steps; the raw-tensor form of :meth:`step_and_reset`."""
-        if self.validate:
+        if not self.validate:
+            return self._step(action)
+        deferred = self._deferred
+        if deferred is None:
             self.check_action(action)
+        else:
+            self._check_action_metadata(action)
         out = self._step(action)
-        if self.validate:
+        if not (self.trusted_entries and self._entries_checked):
             self.check_entries(out.next, (*self.observation_keys, *_STEP_KEYS), where=keys.NEXT)
             self.check_entries(out.root, self.observation_keys, where=None)
+            self._entries_checked = True
+        if deferred is None:
             if self.check_outputs:
                 for key, value in out.next.items():
                     check_finite(self.name, keys.next_key(key), value)
+        else:
+            floats = tuple((k, v) for k, v in out.next.items() if v.is_floating_point()) if self.check_outputs else ()
+            deferred.append((action, floats))
+            if len(deferred) >= self.max_deferred_steps:
+                self.flush_checks()
         return out
+
+    # ------------------------------------------------------- deferred checks
+    @property
+    def can_defer_checks(self) -> bool:
+        """Whether :meth:`defer_checks` defers anything: ``validate`` is on and ``check_action`` is
+        the base one (an override may read the env's state, such as action masks, at the step)."""
+        return self.validate and type(self).check_action is EnvBase.check_action
+
+    def defer_checks(self, enabled: bool = True) -> None:
+        """Starts (or, with ``False``, ends) deferring the value checks to :meth:`flush_checks`.
+
+        While deferring, each step records references to its action and (with
+        :attr:`check_outputs`) its floating ``"next"`` entries, and checks only their shape, dtype
+        and device; the env must not write into tensors it returned. Ending runs
+        :meth:`flush_checks` ``(wait=True)``. A no-op for an env that cannot defer
+        (:attr:`can_defer_checks`).
+        """
+        if enabled:
+            if self._deferred is None and self.can_defer_checks:
+                self._deferred = []
+        elif self._deferred is not None:
+            self.flush_checks(wait=True)
+            self._deferred = None
+
+    def discard_deferred_checks(self) -> None:
+        """Ends deferring and drops the recorded and in-flight checks unchecked (after an error
+        elsewhere, so that one is not masked)."""
+        self._deferred = None
+        self._checks_in_flight = []
+
+    def flush_checks(self, wait: bool = False) -> None:
+        """Runs the value checks of the steps recorded since the last flush.
+
+        One reduction per checked key over all recorded steps. On the CPU the result is read at
+        once. On an accelerator the flags are copied to pinned host memory without blocking and
+        read at a later flush once they have arrived (``wait=True``: now, with a sync), so a
+        rollout loop never waits for the device.
+
+        Raises:
+            ValueError, TypeError: the error the first bad step's eager check raises, with the
+            step's place among the flushed steps appended.
+        """
+        record = self._deferred
+        if record:
+            self._deferred = []
+            flags = self._value_flags(record)
+            if flags.device.type == "cpu":
+                self._raise_if_bad(flags, record)
+            else:
+                host = torch.empty(flags.shape, dtype=flags.dtype, pin_memory=True)
+                host.copy_(flags, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record()
+                self._checks_in_flight.append((event, host, record))
+        while self._checks_in_flight:
+            event, host, steps = self._checks_in_flight[0]
+            if not wait and not event.query():
+                break
+            event.synchronize()
+            self._checks_in_flight.pop(0)
+            self._raise_if_bad(host, steps)
+
+    def _value_flags(self, record: list) -> torch.Tensor:
+        """``[1 + keys]`` bool on the device: the actions are valid, each checked entry is finite."""
+        flags = [self._action_values_ok(torch.stack([action for action, _ in record]))]
+        by_key: dict[NestedKey, list[torch.Tensor]] = {}
+        for _, floats in record:
+            for key, value in floats:
+                by_key.setdefault(key, []).append(value)
+        for values in by_key.values():
+            flags.append(torch.isfinite(torch.stack(values)).all())
+        return torch.stack(flags)
+
+    def _raise_if_bad(self, flags: torch.Tensor, record: list) -> None:
+        if all(flags.tolist()):
+            return
+        for step, (action, floats) in enumerate(record):
+            try:
+                self.check_action(action)
+                for key, value in floats:
+                    check_finite(self.name, keys.next_key(key), value)
+            except (ValueError, TypeError) as error:
+                raise type(error)(
+                    f"{error} (at step {step + 1} of the {len(record)} steps whose checks were deferred to "
+                    "flush_checks)"
+                ) from None
 
     # ------------------------------------------------------------ validation
     def check_entries(
@@ -251,7 +369,14 @@ class EnvBase(ABC):
         return (b, *space.shape), kind, f"[num_envs, *shape] of the observation space {space}"
 
     def check_action(self, action: torch.Tensor) -> None:
-        """Raises ``ValueError``/``TypeError`` if ``action`` does not fit ``action_space``."""
+        """Raises ``ValueError``/``TypeError`` if ``action`` does not fit ``action_space`` (one device
+        sync for the value check)."""
+        self._check_action_metadata(action)
+        if not bool(self._action_values_ok(action)):
+            self._raise_bad_action_value(action)
+
+    def _check_action_metadata(self, action: torch.Tensor) -> None:
+        """The type, shape, device and dtype checks of :meth:`check_action` (no device sync)."""
         space = self.single_action_space
         if not isinstance(action, torch.Tensor):
             raise TypeError(f"{self.name}: 'action' must be a torch.Tensor, got {type(action).__name__}")
@@ -267,35 +392,50 @@ class EnvBase(ABC):
                 raise TypeError(
                     f"{self.name}: 'action' has dtype {action.dtype}, expected an integer dtype for {space}"
                 )
-            low, high = self._action_bounds()
-            if isinstance(space, gym.spaces.Discrete):
-                lo, hi = torch.aminmax(action)  # one fused reduction on the hot path
-                ok = lo.item() >= self._discrete_range[0] and hi.item() < self._discrete_range[1]
-            else:
-                ok = bool(((action >= low) & (action < high)).all())
-            if not ok:
-                bad = ((action < low) | (action >= high)).nonzero()[0].tolist()
-                raise ValueError(
-                    f"{self.name}: 'action' holds {action[tuple(bad)].item()} at index {bad}, "
-                    f"outside the action space {space}"
-                )
         elif isinstance(space, gym.spaces.Box):
             if not action.is_floating_point():
                 raise TypeError(
                     f"{self.name}: 'action' has dtype {action.dtype}, expected a floating dtype for {space}"
                 )
+        elif isinstance(space, gym.spaces.MultiBinary) and (action.is_floating_point() or action.is_complex()):
+            raise TypeError(
+                f"{self.name}: 'action' has dtype {action.dtype}, expected an integer or bool dtype for {space}"
+            )
+
+    def _action_values_ok(self, action: torch.Tensor) -> torch.Tensor:
+        """A 0-dim bool tensor on the device: every value of ``action`` (any leading dims, for
+        example ``[steps, B, ...]``) lies in the action space. No device sync."""
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Discrete):
+            low, high = self._action_bounds()
+            lo, hi = torch.aminmax(action)  # one fused reduction
+            return (lo >= low) & (hi < high)
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            low, high = self._action_bounds()
+            return ((action >= low) & (action < high)).all()
+        if isinstance(space, gym.spaces.Box):
+            return torch.isfinite(action).all()
+        if isinstance(space, gym.spaces.MultiBinary) and action.dtype != torch.bool:
+            return ((action == 0) | (action == 1)).all()
+        return torch.ones((), dtype=torch.bool, device=action.device)
+
+    def _raise_bad_action_value(self, action: torch.Tensor) -> None:
+        """Raises the error naming the first value of ``action`` outside the space."""
+        space = self.single_action_space
+        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+            low, high = self._action_bounds()
+            bad = ((action < low) | (action >= high)).nonzero()[0].tolist()
+            raise ValueError(
+                f"{self.name}: 'action' holds {action[tuple(bad)].item()} at index {bad}, "
+                f"outside the action space {space}"
+            )
+        if isinstance(space, gym.spaces.Box):
             check_finite(self.name, keys.ACTION, action)
-        elif isinstance(space, gym.spaces.MultiBinary):
-            if action.is_floating_point() or action.is_complex():
-                raise TypeError(
-                    f"{self.name}: 'action' has dtype {action.dtype}, expected an integer or bool dtype for {space}"
-                )
-            if action.dtype != torch.bool and not bool(((action == 0) | (action == 1)).all()):
-                bad = ((action != 0) & (action != 1)).nonzero()[0].tolist()
-                raise ValueError(
-                    f"{self.name}: 'action' holds {action[tuple(bad)].item()} at index {bad}, expected 0 or 1 "
-                    f"for {space}"
-                )
+        if isinstance(space, gym.spaces.MultiBinary):
+            bad = ((action != 0) & (action != 1)).nonzero()[0].tolist()
+            raise ValueError(
+                f"{self.name}: 'action' holds {action[tuple(bad)].item()} at index {bad}, expected 0 or 1 for {space}"
+            )
 
     def _action_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         if getattr(self, "_bounds", None) is None:

@@ -49,6 +49,20 @@ class EnvWrapper(EnvBase):
     def _step(self, action: torch.Tensor) -> EnvStep:
         return self.env.step_tensors(action)
 
+    # the wrapped env validates, so it defers and flushes its checks
+    @property
+    def can_defer_checks(self) -> bool:
+        return self.env.can_defer_checks
+
+    def defer_checks(self, enabled: bool = True) -> None:
+        self.env.defer_checks(enabled)
+
+    def flush_checks(self, wait: bool = False) -> None:
+        self.env.flush_checks(wait)
+
+    def discard_deferred_checks(self) -> None:
+        self.env.discard_deferred_checks()
+
     def rand_action(self, generator: torch.Generator | None = None) -> torch.Tensor:
         # the wrapped env knows its masks
         return self.env.rand_action(generator)

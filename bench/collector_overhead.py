@@ -1,0 +1,119 @@
+"""Collector overhead: a rollout's time against the env step alone plus the policy forward alone.
+
+For each number of sub-envs N, three timings of ``T`` steps of native ``CartPole(N)`` with
+CleanRL's 64-64 tanh actor (``make_discrete_actor_critic(4, 2)``), interleaved round-robin so a
+loaded machine slows all three alike:
+
+- ``rollout``: ``SyncCollector(..., return_same_td=True).rollout()`` (what the trainers run:
+  the episode statistics, the writes into the rollout storage and the checks included);
+- ``env``: ``env.step_tensors(action)`` T times on a second ``CartPole(N)`` (validation on,
+  as the collector's env), actions drawn beforehand;
+- ``policy``: the actor on one prebuilt ``TensorDict`` holding an observation, T times.
+
+``overhead_pct = 100 * (rollout - env - policy) / rollout``, from the fastest of ``--repeats``
+rounds of each (noise on a shared machine only adds time) and, as ``overhead_pct_median``, from
+the medians. Prints one JSON line per N::
+
+    python bench/collector_overhead.py
+    python bench/collector_overhead.py --num-envs 16,1024 --rollout-length 16 --repeats 50
+    python bench/collector_overhead.py --device cuda --num-envs 4096,65536
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from common import emit
+from tensordict import TensorDict
+
+from rl4py import CartPole, SyncCollector, make_discrete_actor_critic
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(num_envs: int, rollout_length: int, repeats: int, device: torch.device) -> dict:
+    """Times rollout, env-only and policy-only for ``num_envs`` sub-envs; returns the JSON record."""
+    torch.manual_seed(0)
+    actor, _ = make_discrete_actor_critic(4, 2)
+    actor = actor.to(device)
+    collector = SyncCollector(
+        CartPole(num_envs=num_envs, device=device), actor, rollout_length=rollout_length, seed=0, return_same_td=True
+    )
+    env = CartPole(num_envs=num_envs, device=device)
+    root = env.reset_tensors(seed=1)
+    actions = torch.randint(0, 2, (rollout_length, num_envs), device=device)
+    policy_td = TensorDict(dict(root), batch_size=[num_envs], device=device)
+
+    def rollout() -> None:
+        collector.rollout()
+
+    def env_only() -> None:
+        for t in range(rollout_length):
+            env.step_tensors(actions[t])
+
+    def policy_only() -> None:
+        with torch.inference_mode():
+            for _ in range(rollout_length):
+                actor(policy_td)
+
+    timed: dict[str, Callable[[], None]] = {"rollout": rollout, "env": env_only, "policy": policy_only}
+    for fn in timed.values():  # warm-up: storage allocation, first-call dispatch
+        fn()
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(repeats):
+        for name, fn in timed.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    best = {name: min(values) for name, values in times.items()}
+    med = {name: statistics.median(values) for name, values in times.items()}
+    frames = num_envs * rollout_length
+
+    def overhead(t: dict[str, float]) -> float:
+        return round(100 * (t["rollout"] - t["env"] - t["policy"]) / t["rollout"], 1)
+
+    return {
+        "bench": "collector_overhead",
+        "env": "CartPole",
+        "device": str(device),
+        "num_envs": num_envs,
+        "rollout_length": rollout_length,
+        "policy": "64-64 tanh MLP, categorical sample",
+        "torch_threads": torch.get_num_threads(),
+        "steps_per_second": round(frames / best["rollout"]),
+        "env_only_steps_per_second": round(frames / best["env"]),
+        "us_per_step": {name: round(1e6 * value / rollout_length, 1) for name, value in best.items()},
+        "overhead_us_per_step": round(1e6 * (best["rollout"] - best["env"] - best["policy"]) / rollout_length, 1),
+        "overhead_pct": overhead(best),
+        "overhead_pct_median": overhead(med),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-envs", default="16,1024", help="comma-separated sub-env counts")
+    parser.add_argument("--rollout-length", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the trainers' collection setting)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="10 repeats")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    repeats = 10 if args.quick else args.repeats
+    for n in (int(x) for x in args.num_envs.split(",")):
+        emit(measure(n, args.rollout_length, repeats, device))
+
+
+if __name__ == "__main__":
+    main()
