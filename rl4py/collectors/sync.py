@@ -107,6 +107,10 @@ class SyncCollector:
         self._recurrent_state = RecurrentState(self.policy, self.env.num_envs, self.env.device, "SyncCollector")
 
     def _policy_td(self, root: dict[NestedKey, torch.Tensor]) -> TensorDict:
+        """A fresh TensorDict ``[B]`` of the step's observation entries (the policy's input)."""
+        if all(type(key) is str for key in root):
+            # the env's entries are validated tensors of batch [B] on its device: skip the checks
+            return TensorDict._new_unsafe(dict(root), batch_size=self.env.batch_size, device=self.env.device)
         td = TensorDict({}, batch_size=self.env.batch_size, device=self.env.device)
         for key, value in root.items():
             td.set(key, value)
@@ -153,8 +157,11 @@ class SyncCollector:
             for key in self._next_keys:
                 torch.stack([step[key] for step in nexts], dim=1, out=storage.get(keys.next_key(key)))
         self.frames += self.frames_per_rollout
-        # a shallow copy: entries a consumer adds (advantage, ...) do not land in the storage
-        return storage.copy() if self.return_same_td else storage
+        if not self.return_same_td:
+            return storage
+        # a new TensorDict over the same tensors: entries a consumer adds (advantage, ...) do not
+        # land in the storage (TensorDict.copy() does the same, ~5x slower)
+        return TensorDict._new_unsafe(_nested(storage), batch_size=storage.batch_size, device=storage.device)
 
     def _steps(self) -> tuple[list[TensorDictBase], list[dict[NestedKey, torch.Tensor]]]:
         """Runs ``rollout_length`` steps; returns the per-step policy TensorDicts and env ``next`` entries."""
@@ -238,6 +245,11 @@ class SyncCollector:
             self._reset_recurrent_state()
             if "recurrent_state" in state:
                 self._recurrent_state.load_state_dict(state, device)
+
+
+def _nested(td: TensorDictBase) -> dict:
+    """``td``'s entries as nested plain dicts of tensors (sub-TensorDicts become dicts)."""
+    return {key: _nested(value) if isinstance(value, TensorDictBase) else value for key, value in td.items()}
 
 
 def _saved_num_envs(state: dict) -> int | None:

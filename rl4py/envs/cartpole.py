@@ -10,6 +10,7 @@ import torch
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
+from rl4py.envs.compiled import CompiledStep
 from rl4py.envs.seeding import SeededGenerator
 
 __all__ = ["CartPole"]
@@ -35,6 +36,10 @@ class CartPole(EnvBase):
         partial_observation: hide the velocities (observation ``[B, 2]``: position and angle),
             a partially observable variant for recurrent policies.
         validate: check actions and outputs (see :class:`EnvBase`).
+        compile: run the physics step through ``torch.compile`` (one fused kernel: ~3x faster
+            at 1024 sub-envs on a CPU, more on a GPU where the eager step is ~25 kernel launches);
+            compiling takes tens of seconds at the first step, and falls back to eager with a
+            warning where it fails.
 
     Examples:
         >>> env = CartPole(num_envs=8)
@@ -57,6 +62,7 @@ class CartPole(EnvBase):
     tau = 0.02
     theta_threshold_radians = 12 * 2 * math.pi / 360
     x_threshold = 2.4
+    trusted_entries = True
 
     def __init__(
         self,
@@ -66,6 +72,7 @@ class CartPole(EnvBase):
         dtype: torch.dtype = torch.float32,
         partial_observation: bool = False,
         validate: bool = True,
+        compile: bool = False,
     ) -> None:
         high = np.array([self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np.float32)
         if partial_observation:
@@ -84,29 +91,37 @@ class CartPole(EnvBase):
         self.dtype = dtype
         self.partial_observation = partial_observation
         self._rng = SeededGenerator(self.device)
-        self.state = torch.zeros(num_envs, 4, dtype=dtype, device=self.device)
+        # the state is stored [4, B] (one contiguous row per variable: the per-variable ops vectorize);
+        # `state` is its [B, 4] view
+        self._state = torch.zeros(4, num_envs, dtype=dtype, device=self.device)
         self.elapsed_steps = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
-        self._force_over_mass = torch.tensor(
-            [-self.force_mag / self.total_mass, self.force_mag / self.total_mass], dtype=dtype, device=self.device
-        )
-        self._thresholds = torch.tensor(
-            [self.x_threshold, self.theta_threshold_radians], dtype=dtype, device=self.device
-        )
+        self._constants = cartpole_constants(dtype, self.device)
+        self._physics = CompiledStep(cartpole_physics, "CartPole", compile)
 
-    def _observe(self, state: torch.Tensor) -> torch.Tensor:
-        # `state` tensors are never modified in place after they are returned, so no copy is needed
-        obs = state[:, [0, 2]] if self.partial_observation else state
-        return obs.to(torch.float32)
+    @property
+    def state(self) -> torch.Tensor:
+        """The sub-envs' states ``[B, 4]`` (x, x_dot, theta, theta_dot; a view of the ``[4, B]`` storage)."""
+        return self._state.t()
+
+    @state.setter
+    def state(self, value: torch.Tensor) -> None:
+        self._state = value.t().contiguous()
+
+    def _observe(self, state_rows: torch.Tensor) -> torch.Tensor:
+        """``[B, obs]`` float32 from ``[4, B]`` rows (a view where no conversion is needed)."""
+        obs = state_rows[[0, 2]] if self.partial_observation else state_rows
+        return obs.t().to(torch.float32)
 
     def _initial_state(self) -> torch.Tensor:
+        """Fresh states ``[4, B]`` (drawn ``[B, 4]``: the same stream as a ``[B, 4]`` state)."""
         state = torch.empty(self.num_envs, 4, device=self.device, dtype=self.dtype)
-        return state.uniform_(-0.05, 0.05, generator=self._rng.generator)
+        return state.uniform_(-0.05, 0.05, generator=self._rng.generator).t()
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
-        self.state = self._initial_state()
+        self._state = self._initial_state().contiguous()
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
-        return {keys.OBSERVATION: self._observe(self.state).clone()}
+        return {keys.OBSERVATION: self._observe(self._state).contiguous()}
 
     def dynamics(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """One Euler step of the cart-pole equations (gymnasium's, with constants folded).
@@ -118,42 +133,34 @@ class CartPole(EnvBase):
         Returns:
             The next state ``[B, 4]``.
         """
-        m, pml, length = self.total_mass, self.polemass_length, self.length
-        theta_dot = state[:, 3]
-        costheta, sintheta = state[:, 2].cos(), state[:, 2].sin()
-        # temp = (force + pml * theta_dot^2 * sin) / m, with force = +-force_mag
-        # .long(): a uint8 index would be read as a boolean mask (a no-op for int64)
-        temp = self._force_over_mass[action.long()].addcmul_(theta_dot.square(), sintheta, value=pml / m)
-        # thetaacc = (g * sin - cos * temp) / (length * (4/3 - masspole * cos^2 / m))
-        denom = costheta.square().mul_(-length * self.masspole / m).add_(length * 4.0 / 3.0)
-        thetaacc = (sintheta * self.gravity).addcmul_(costheta, temp, value=-1.0).div_(denom)
-        # xacc = temp - pml * thetaacc * cos / m
-        xacc = temp.addcmul_(thetaacc, costheta, value=-pml / m)
-        derivative = torch.stack((state[:, 1], xacc, theta_dot, thetaacc), dim=-1)
-        return torch.add(state, derivative, alpha=self.tau)
+        return cartpole_dynamics(state.t(), action, self._constants).t()
 
     def _step(self, action: torch.Tensor) -> EnvStep:
-        next_state = self.dynamics(self.state, action)
-        terminated = (next_state[:, 0::2].abs() > self._thresholds).any(-1, keepdim=True)
-        elapsed = self.elapsed_steps + 1
-        truncated = (elapsed >= self.max_episode_steps).unsqueeze(-1)
-        done = terminated | truncated
-        self.state = torch.where(done, self._initial_state(), next_state)
-        self.elapsed_steps = elapsed.masked_fill_(done.squeeze(-1), 0)
+        # the fresh states are drawn every step (whether or not a sub-env ended): a stream that
+        # does not depend on the episodes, and no host sync to ask whether one ended
+        fresh = self._initial_state()
+        next_rows, terminated, truncated, done, self._state, self.elapsed_steps = self._physics(
+            self._state, action, self.elapsed_steps, fresh, self._constants, self.max_episode_steps
+        )
         return EnvStep(
             next={
-                keys.OBSERVATION: self._observe(next_state),
+                # a [B, 4] view of the next state's rows (never written to afterwards)
+                keys.OBSERVATION: self._observe(next_rows),
                 keys.REWARD: torch.ones(self.num_envs, 1, device=self.device),
                 keys.TERMINATED: terminated,
                 keys.TRUNCATED: truncated,
                 keys.DONE: done,
             },
-            # a copy: a consumer writing into the observation must not move the cart
-            root={keys.OBSERVATION: self._observe(self.state).clone()},
+            # a contiguous copy (what the policy reads next); writing into it does not move the cart
+            root={keys.OBSERVATION: self._observe(self._state).contiguous()},
         )
 
     def state_dict(self) -> dict:
-        return {"state": self.state.clone(), "elapsed_steps": self.elapsed_steps.clone(), "rng": self._rng.state_dict()}
+        return {
+            "state": self.state.contiguous(),
+            "elapsed_steps": self.elapsed_steps.clone(),
+            "rng": self._rng.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.state = state["state"].to(self.device, self.dtype).clone()
@@ -178,3 +185,68 @@ class CartPole(EnvBase):
         if not -self.num_envs <= index < self.num_envs:
             raise IndexError(f"CartPole: render index {index} is out of range for num_envs={self.num_envs}")
         return draw_cartpole(self.state[index].unsqueeze(0), self.x_threshold, self.length, width, height)[0]
+
+
+_M = CartPole.total_mass
+_PML_OVER_M = CartPole.polemass_length / _M
+_F_OVER_M = CartPole.force_mag / _M
+
+
+def cartpole_constants(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[3, 1]``: ``length * 4/3`` (the pole-inertia term), then the ``|x|`` and ``|theta|`` limits."""
+    values = [[CartPole.length * 4.0 / 3.0], [CartPole.x_threshold], [CartPole.theta_threshold_radians]]
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def cartpole_dynamics(rows: torch.Tensor, action: torch.Tensor, constants: torch.Tensor) -> torch.Tensor:
+    """One Euler step of gymnasium's cart-pole equations on state rows ``[4, B] -> [4, B]``
+    (``action`` ``[B]`` in ``{0, 1}``), in as few tensor ops as the formula allows (each op costs
+    microseconds on small batches). An action outside ``{0, 1}`` gives a wrong force but never an
+    index error (deferred checks report it). ``constants``: :func:`cartpole_constants`."""
+    x_dot, theta, theta_dot = rows[1], rows[2], rows[3]
+    costheta, sintheta = theta.cos(), theta.sin()
+    # temp = (force + pml * theta_dot^2 * sin) / m, force = +-force_mag for action 1 / 0
+    temp = action.to(rows.dtype).mul_(2.0 * _F_OVER_M).sub_(_F_OVER_M)
+    temp = temp.addcmul_(theta_dot.square(), sintheta, value=_PML_OVER_M)
+    # thetaacc = (g * sin - cos * temp) / (length * (4/3 - masspole * cos^2 / m))
+    denom = torch.addcmul(constants[0], costheta, costheta, value=-CartPole.length * CartPole.masspole / _M)
+    thetaacc = (sintheta * CartPole.gravity).addcmul_(costheta, temp, value=-1.0).div_(denom)
+    # xacc = temp - pml * thetaacc * cos / m
+    xacc = temp.addcmul_(thetaacc, costheta, value=-_PML_OVER_M)
+    return torch.add(rows, torch.stack((x_dot, xacc, theta_dot, thetaacc)), alpha=CartPole.tau)
+
+
+def cartpole_physics(
+    rows: torch.Tensor,
+    action: torch.Tensor,
+    elapsed: torch.Tensor,
+    fresh: torch.Tensor,
+    constants: torch.Tensor,
+    max_episode_steps: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A whole CartPole step but the random draw: dynamics, termination, truncation, auto-reset.
+
+    Args:
+        rows: the state ``[4, B]``; action: ``[B]``; elapsed: ``[B]`` int64 steps of the current
+        episodes; fresh: ``[4, B]`` initial states for the sub-envs that end now; constants:
+        :func:`cartpole_constants`;
+        max_episode_steps: the truncation horizon.
+
+    Returns:
+        ``(next_rows, terminated, truncated, done, rows, elapsed)``: the true next state ``[4, B]``,
+        the ``[B, 1]`` bool flags, and the state and step counters after auto-reset.
+    """
+    next_rows = cartpole_dynamics(rows, action, constants)
+    # |x| > x_threshold or |theta| > theta_threshold: rows 0 and 2 against constants[1:] ([2, 1])
+    terminated = (next_rows[0::2].abs() > constants[1:]).any(0)
+    elapsed = elapsed + 1
+    truncated = elapsed >= max_episode_steps
+    done = terminated | truncated
+    return (
+        next_rows,
+        terminated.unsqueeze(-1),
+        truncated.unsqueeze(-1),
+        done.unsqueeze(-1),
+        torch.where(done, fresh, next_rows),
+        elapsed.masked_fill_(done, 0),
+    )

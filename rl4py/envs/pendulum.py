@@ -10,6 +10,7 @@ import torch
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
+from rl4py.envs.compiled import CompiledStep
 from rl4py.envs.seeding import SeededGenerator
 
 __all__ = ["Pendulum"]
@@ -33,6 +34,7 @@ class Pendulum(EnvBase):
         g: gravity (10.0 as in gymnasium).
         dtype: dtype of the internal state (``torch.float64`` is gymnasium's).
         validate: check actions (see :class:`EnvBase`).
+        compile: run the physics step through ``torch.compile`` (see :class:`~rl4py.envs.CartPole`).
 
     Examples:
         >>> env = Pendulum(num_envs=4)
@@ -47,6 +49,7 @@ class Pendulum(EnvBase):
     dt = 0.05
     m = 1.0
     length = 1.0
+    trusted_entries = True
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class Pendulum(EnvBase):
         g: float = 10.0,
         dtype: torch.dtype = torch.float32,
         validate: bool = True,
+        compile: bool = False,
     ) -> None:
         high = np.array([1.0, 1.0, self.max_speed], dtype=np.float32)
         super().__init__(
@@ -75,6 +79,7 @@ class Pendulum(EnvBase):
         self.state = torch.zeros(num_envs, 2, dtype=dtype, device=self.device)
         self.elapsed_steps = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self._high = torch.tensor([math.pi, 1.0], dtype=dtype, device=self.device)
+        self._physics = CompiledStep(pendulum_physics, "Pendulum", compile)
 
     def _initial_state(self) -> torch.Tensor:
         u = torch.rand(self.num_envs, 2, generator=self._rng.generator, dtype=self.dtype, device=self.device)
@@ -82,8 +87,7 @@ class Pendulum(EnvBase):
 
     @staticmethod
     def _observe(state: torch.Tensor) -> torch.Tensor:
-        th, thdot = state[:, 0], state[:, 1]
-        return torch.stack((th.cos(), th.sin(), thdot), dim=-1).to(torch.float32)
+        return pendulum_observe(state)
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
@@ -101,31 +105,23 @@ class Pendulum(EnvBase):
         Returns:
             ``(next_state [B, 2], cost [B])``.
         """
-        th, thdot = state[:, 0], state[:, 1]
-        th_norm = torch.remainder(th + math.pi, 2 * math.pi) - math.pi
-        cost = th_norm.square() + 0.1 * thdot.square() + 0.001 * torque.square()
-        accel = 3 * self.g / (2 * self.length) * th.sin() + 3.0 / (self.m * self.length**2) * torque
-        new_thdot = (thdot + accel * self.dt).clamp(-self.max_speed, self.max_speed)
-        new_th = th + new_thdot * self.dt
-        return torch.stack((new_th, new_thdot), dim=-1), cost
+        return pendulum_dynamics(state, torque, self.g)
 
     def _step(self, action: torch.Tensor) -> EnvStep:
-        torque = action[:, 0].to(self.dtype).clamp(-self.max_torque, self.max_torque)
-        next_state, cost = self.dynamics(self.state, torque)
-        elapsed = self.elapsed_steps + 1
-        truncated = (elapsed >= self.max_episode_steps).unsqueeze(-1)
-        self.state = torch.where(truncated, self._initial_state(), next_state)
-        self.elapsed_steps = elapsed.masked_fill(truncated.squeeze(-1), 0)
-        terminated = torch.zeros_like(truncated)
+        # fresh states drawn every step: a stream independent of the episodes, no host sync
+        fresh = self._initial_state()
+        next_obs, reward, truncated, self.state, self.elapsed_steps, root_obs = self._physics(
+            self.state, action, self.elapsed_steps, fresh, self.g, self.max_episode_steps
+        )
         return EnvStep(
             next={
-                keys.OBSERVATION: self._observe(next_state),
-                keys.REWARD: (-cost).to(torch.float32).unsqueeze(-1),
-                keys.TERMINATED: terminated,
+                keys.OBSERVATION: next_obs,
+                keys.REWARD: reward,
+                keys.TERMINATED: torch.zeros_like(truncated),
                 keys.TRUNCATED: truncated,
                 keys.DONE: truncated.clone(),
             },
-            root={keys.OBSERVATION: self._observe(self.state)},
+            root={keys.OBSERVATION: root_obs},
         )
 
     def state_dict(self) -> dict:
@@ -135,3 +131,52 @@ class Pendulum(EnvBase):
         self.state = state["state"].to(self.device, self.dtype).clone()
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
+
+
+def pendulum_observe(state: torch.Tensor) -> torch.Tensor:
+    """``[B, 2]`` (``th``, ``thdot``) -> ``[B, 3]`` float32 (``cos th``, ``sin th``, ``thdot``)."""
+    th, thdot = state[:, 0], state[:, 1]
+    return torch.stack((th.cos(), th.sin(), thdot), dim=-1).to(torch.float32)
+
+
+def pendulum_dynamics(state: torch.Tensor, torque: torch.Tensor, g: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """gymnasium's pendulum step ``(next_state [B, 2], cost [B])`` from ``state`` ``[B, 2]`` and the
+    clipped ``torque`` ``[B]``, in gymnasium's order of operations (its float64 results to round-off)."""
+    m, length, dt = Pendulum.m, Pendulum.length, Pendulum.dt
+    th, thdot = state[:, 0], state[:, 1]
+    th_norm = torch.remainder(th + math.pi, 2 * math.pi).sub_(math.pi)
+    # angle_normalize(th)^2 + 0.1 thdot^2 + 0.001 u^2
+    cost = th_norm.square_().addcmul_(thdot, thdot, value=0.1).addcmul_(torque, torque, value=0.001)
+    accel = (th.sin() * (3 * g / (2 * length))).add_(torque, alpha=3.0 / (m * length**2))
+    new_thdot = torch.add(thdot, accel, alpha=dt).clamp_(-Pendulum.max_speed, Pendulum.max_speed)
+    new_th = torch.add(th, new_thdot, alpha=dt)
+    return torch.stack((new_th, new_thdot), dim=-1), cost
+
+
+def pendulum_physics(
+    state: torch.Tensor, action: torch.Tensor, elapsed: torch.Tensor, fresh: torch.Tensor, g: float, max_steps: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A whole Pendulum step but the random draw.
+
+    Args:
+        state: ``[B, 2]``; action: ``[B, 1]`` torque (clipped here); elapsed: ``[B]`` int64;
+        fresh: ``[B, 2]`` initial states for the sub-envs whose episode ends; g: gravity;
+        max_steps: the truncation horizon.
+
+    Returns:
+        ``(next_obs [B, 3], reward [B, 1], truncated [B, 1], state, elapsed, root_obs [B, 3])``.
+    """
+    torque = action[:, 0].to(state.dtype).clamp(-Pendulum.max_torque, Pendulum.max_torque)
+    next_state, cost = pendulum_dynamics(state, torque, g)
+    elapsed = elapsed + 1
+    truncated = (elapsed >= max_steps).unsqueeze(-1)
+    state = torch.where(truncated, fresh, next_state)
+    reward = cost.neg_().to(torch.float32).unsqueeze(-1)
+    return (
+        pendulum_observe(next_state),
+        reward,
+        truncated,
+        state,
+        elapsed.masked_fill_(truncated.squeeze(-1), 0),
+        pendulum_observe(state),
+    )
