@@ -113,13 +113,13 @@ class CartPole(EnvBase):
         return obs.t().to(torch.float32)
 
     def _initial_state(self) -> torch.Tensor:
-        """Fresh states ``[4, B]`` (drawn ``[B, 4]``: the same stream as a ``[B, 4]`` state)."""
-        state = torch.empty(self.num_envs, 4, device=self.device, dtype=self.dtype)
-        return state.uniform_(-0.05, 0.05, generator=self._rng.generator).t()
+        """Fresh states ``[4, B]``, uniform in ``[-0.05, 0.05]``."""
+        state = torch.empty(4, self.num_envs, device=self.device, dtype=self.dtype)
+        return state.uniform_(-0.05, 0.05, generator=self._rng.generator)
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
-        self._state = self._initial_state().contiguous()
+        self._state = self._initial_state()
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
         return {keys.OBSERVATION: self._observe(self._state).contiguous()}
 
