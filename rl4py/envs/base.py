@@ -372,7 +372,15 @@ class EnvBase(ABC):
         """Raises ``ValueError``/``TypeError`` if ``action`` does not fit ``action_space`` (one device
         sync for the value check)."""
         self._check_action_metadata(action)
-        if not bool(self._action_values_ok(action)):
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Discrete):  # the common case, in the fewest ops
+            self._action_bounds()
+            lo, hi = torch.aminmax(action)
+            lo, hi = (lo.item(), hi.item()) if action.device.type == "cpu" else torch.stack((lo, hi)).tolist()
+            ok = lo >= self._discrete_range[0] and hi < self._discrete_range[1]
+        else:
+            ok = bool(self._action_values_ok(action))
+        if not ok:
             self._raise_bad_action_value(action)
 
     def _check_action_metadata(self, action: torch.Tensor) -> None:

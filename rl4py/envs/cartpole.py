@@ -112,10 +112,26 @@ class CartPole(EnvBase):
         obs = state_rows[[0, 2]] if self.partial_observation else state_rows
         return obs.t().to(torch.float32)
 
-    def _initial_state(self) -> torch.Tensor:
-        """Fresh states ``[4, B]``, uniform in ``[-0.05, 0.05]``."""
-        state = torch.empty(4, self.num_envs, device=self.device, dtype=self.dtype)
+    def _initial_state(self, n: int | None = None) -> torch.Tensor:
+        """Fresh states ``[4, n]`` (``n`` defaults to ``num_envs``), uniform in ``[-0.05, 0.05]``."""
+        state = torch.empty(4, self.num_envs if n is None else n, device=self.device, dtype=self.dtype)
         return state.uniform_(-0.05, 0.05, generator=self._rng.generator)
+
+    def _auto_reset(self, rows: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
+        """``rows`` ``[4, B]`` with the columns of the ``ended`` ``[B]`` sub-envs replaced by fresh states.
+
+        On an accelerator fresh states are drawn for every sub-env each step (no host sync to
+        count the ended ones); on the CPU, where reading the mask costs nothing, only for the
+        sub-envs that reset, as gymnasium does (the random streams of the two differ).
+        """
+        if self.device.type != "cpu":
+            return torch.where(ended, self._initial_state(), rows)
+        ids = ended.nonzero().squeeze(-1)
+        if ids.numel() == 0:
+            return rows
+        rows = rows.clone()  # the next observation is a view of `rows`
+        rows[:, ids] = self._initial_state(ids.numel())
+        return rows
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         self._rng.seed(seed)
@@ -136,12 +152,10 @@ class CartPole(EnvBase):
         return cartpole_dynamics(state.t(), action, self._constants).t()
 
     def _step(self, action: torch.Tensor) -> EnvStep:
-        # the fresh states are drawn every step (whether or not a sub-env ended): a stream that
-        # does not depend on the episodes, and no host sync to ask whether one ended
-        fresh = self._initial_state()
-        next_rows, terminated, truncated, done, self._state, self.elapsed_steps = self._physics(
-            self._state, action, self.elapsed_steps, fresh, self._constants, self.max_episode_steps
+        next_rows, terminated, truncated, done, ended, self.elapsed_steps = self._physics(
+            self._state, action, self.elapsed_steps, self._constants, self.max_episode_steps
         )
+        self._state = self._auto_reset(next_rows, ended)
         return EnvStep(
             next={
                 # a [B, 4] view of the next state's rows (never written to afterwards)
@@ -220,21 +234,19 @@ def cartpole_physics(
     rows: torch.Tensor,
     action: torch.Tensor,
     elapsed: torch.Tensor,
-    fresh: torch.Tensor,
     constants: torch.Tensor,
     max_episode_steps: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A whole CartPole step but the random draw: dynamics, termination, truncation, auto-reset.
+    """A CartPole step but the auto-reset's draw: dynamics, termination, truncation.
 
     Args:
         rows: the state ``[4, B]``; action: ``[B]``; elapsed: ``[B]`` int64 steps of the current
-        episodes; fresh: ``[4, B]`` initial states for the sub-envs that end now; constants:
-        :func:`cartpole_constants`;
-        max_episode_steps: the truncation horizon.
+        episodes; constants: :func:`cartpole_constants`; max_episode_steps: the truncation horizon.
 
     Returns:
-        ``(next_rows, terminated, truncated, done, rows, elapsed)``: the true next state ``[4, B]``,
-        the ``[B, 1]`` bool flags, and the state and step counters after auto-reset.
+        ``(next_rows, terminated, truncated, done, ended, elapsed)``: the true next state
+        ``[4, B]``, the ``[B, 1]`` bool flags, ``done`` as ``[B]``, and the step counters after
+        auto-reset.
     """
     next_rows = cartpole_dynamics(rows, action, constants)
     # |x| > x_threshold or |theta| > theta_threshold: rows 0 and 2 against constants[1:] ([2, 1])
@@ -247,6 +259,6 @@ def cartpole_physics(
         terminated.unsqueeze(-1),
         truncated.unsqueeze(-1),
         done.unsqueeze(-1),
-        torch.where(done, fresh, next_rows),
+        done,
         elapsed.masked_fill_(done, 0),
     )

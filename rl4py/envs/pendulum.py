@@ -81,9 +81,24 @@ class Pendulum(EnvBase):
         self._high = torch.tensor([math.pi, 1.0], dtype=dtype, device=self.device)
         self._physics = CompiledStep(pendulum_physics, "Pendulum", compile)
 
-    def _initial_state(self) -> torch.Tensor:
-        u = torch.rand(self.num_envs, 2, generator=self._rng.generator, dtype=self.dtype, device=self.device)
+    def _initial_state(self, n: int | None = None) -> torch.Tensor:
+        """Fresh states ``[n, 2]`` (``n`` defaults to ``num_envs``)."""
+        n = self.num_envs if n is None else n
+        u = torch.rand(n, 2, generator=self._rng.generator, dtype=self.dtype, device=self.device)
         return (u * 2.0 - 1.0) * self._high
+
+    def _auto_reset(self, state: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
+        """``state`` ``[B, 2]`` with the rows of the ``ended`` ``[B, 1]`` sub-envs replaced by fresh states
+        (drawn for every sub-env on an accelerator, only for those that reset on the CPU; see
+        :class:`~rl4py.envs.CartPole`)."""
+        if self.device.type != "cpu":
+            return torch.where(ended, self._initial_state(), state)
+        ids = ended.squeeze(-1).nonzero().squeeze(-1)
+        if ids.numel() == 0:
+            return state
+        state = state.clone()
+        state[ids] = self._initial_state(ids.numel())
+        return state
 
     @staticmethod
     def _observe(state: torch.Tensor) -> torch.Tensor:
@@ -108,11 +123,10 @@ class Pendulum(EnvBase):
         return pendulum_dynamics(state, torque, self.g)
 
     def _step(self, action: torch.Tensor) -> EnvStep:
-        # fresh states drawn every step: a stream independent of the episodes, no host sync
-        fresh = self._initial_state()
-        next_obs, reward, truncated, self.state, self.elapsed_steps, root_obs = self._physics(
-            self.state, action, self.elapsed_steps, fresh, self.g, self.max_episode_steps
+        next_state, next_obs, reward, truncated, self.elapsed_steps = self._physics(
+            self.state, action, self.elapsed_steps, self.g, self.max_episode_steps
         )
+        self.state = self._auto_reset(next_state, truncated)
         return EnvStep(
             next={
                 keys.OBSERVATION: next_obs,
@@ -121,7 +135,7 @@ class Pendulum(EnvBase):
                 keys.TRUNCATED: truncated,
                 keys.DONE: truncated.clone(),
             },
-            root={keys.OBSERVATION: root_obs},
+            root={keys.OBSERVATION: pendulum_observe(self.state)},
         )
 
     def state_dict(self) -> dict:
@@ -154,29 +168,27 @@ def pendulum_dynamics(state: torch.Tensor, torque: torch.Tensor, g: float) -> tu
 
 
 def pendulum_physics(
-    state: torch.Tensor, action: torch.Tensor, elapsed: torch.Tensor, fresh: torch.Tensor, g: float, max_steps: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A whole Pendulum step but the random draw.
+    state: torch.Tensor, action: torch.Tensor, elapsed: torch.Tensor, g: float, max_steps: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A Pendulum step but the auto-reset's draw.
 
     Args:
         state: ``[B, 2]``; action: ``[B, 1]`` torque (clipped here); elapsed: ``[B]`` int64;
-        fresh: ``[B, 2]`` initial states for the sub-envs whose episode ends; g: gravity;
-        max_steps: the truncation horizon.
+        g: gravity; max_steps: the truncation horizon.
 
     Returns:
-        ``(next_obs [B, 3], reward [B, 1], truncated [B, 1], state, elapsed, root_obs [B, 3])``.
+        ``(next_state [B, 2], next_obs [B, 3], reward [B, 1], truncated [B, 1], elapsed)`` (the
+        step counters after auto-reset).
     """
     torque = action[:, 0].to(state.dtype).clamp(-Pendulum.max_torque, Pendulum.max_torque)
     next_state, cost = pendulum_dynamics(state, torque, g)
     elapsed = elapsed + 1
     truncated = (elapsed >= max_steps).unsqueeze(-1)
-    state = torch.where(truncated, fresh, next_state)
     reward = cost.neg_().to(torch.float32).unsqueeze(-1)
     return (
+        next_state,
         pendulum_observe(next_state),
         reward,
         truncated,
-        state,
         elapsed.masked_fill_(truncated.squeeze(-1), 0),
-        pendulum_observe(state),
     )

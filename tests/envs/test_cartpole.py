@@ -408,3 +408,21 @@ def test_uint8_actions_index_forces_like_int64():
         out = env.step_tensors(torch.tensor([1, 1, 0], dtype=dtype))
         results.append(out.next["observation"])
     torch.testing.assert_close(results[0], results[1])
+
+
+def test_cpu_auto_reset_draws_fresh_states_only_for_the_sub_envs_that_end() -> None:
+    env = CartPole(num_envs=4)
+    env.reset(seed=0)
+    before = env._rng.generator.get_state()
+    out = env.step_tensors(torch.tensor([0, 1, 0, 1]))  # no episode ends at the first step
+    assert not out.next["done"].any()
+    assert torch.equal(env._rng.generator.get_state(), before)  # nothing drawn
+    env.state = torch.tensor([[2.39, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.2, 1.0], [0.0] * 4])
+    out = env.step_tensors(torch.tensor([1, 1, 1, 1]))
+    ended = out.next["done"].squeeze(-1)
+    assert ended.tolist() == [True, False, True, False]
+    root = out.root["observation"]
+    assert (root[ended].abs() <= 0.05).all()  # fresh states for the two that ended
+    assert torch.equal(root[~ended], out.next["observation"][~ended])  # the others continue
+    expected = torch.Generator().set_state(before)
+    torch.testing.assert_close(root[ended].t(), torch.empty(4, 2).uniform_(-0.05, 0.05, generator=expected))
