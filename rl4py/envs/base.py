@@ -237,7 +237,7 @@ class EnvBase(ABC):
         if record:
             self._deferred = []
             flags = self._value_flags(record)
-            if flags.device.type == "cpu":
+            if flags.device.type != "cuda":
                 self._raise_if_bad(flags, record)
             else:
                 host = torch.empty(flags.shape, dtype=flags.dtype, pin_memory=True)
@@ -277,6 +277,11 @@ class EnvBase(ABC):
                     f"{error} (at step {step + 1} of the {len(record)} steps whose checks were deferred to "
                     "flush_checks)"
                 ) from None
+        raise RuntimeError(
+            f"{self.name}: the deferred checks of {len(record)} steps found an action outside the action space "
+            "or a non-finite output, but no single step does now: a tensor was written to after its step "
+            "(a deferring env must not write into tensors it returned)"
+        )
 
     # ------------------------------------------------------------ validation
     def check_entries(
