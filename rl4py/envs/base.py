@@ -231,7 +231,7 @@ class EnvBase(ABC):
 
         Raises:
             ValueError, TypeError: the error the first bad step's eager check raises, with the
-            step's place among the flushed steps appended.
+                step's place among the flushed steps appended.
         """
         record = self._deferred
         if record:
