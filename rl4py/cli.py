@@ -96,7 +96,14 @@ def evaluate(args: list[str]) -> dict:
     return results
 
 
-_OWN_SUBCOMMANDS = {"evaluate": evaluate}
+def plot(args: list[str]) -> None:
+    """``rl4py plot RUN [RUN ...] --metric KEY --out FILE``: learning curves (:mod:`rl4py.plotting`)."""
+    from rl4py.plotting import main as plot_main
+
+    plot_main(args)
+
+
+_OWN_SUBCOMMANDS = {"evaluate": evaluate, "plot": plot}
 
 
 def main(args: list[str] | None = None) -> None:
