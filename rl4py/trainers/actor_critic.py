@@ -253,6 +253,7 @@ def run_actor_critic(
     modules: dict[str, nn.Module],
     learning_rate: Callable[[int], float] | None = None,
     after_update: Callable[[], None] | None = None,
+    on_update: Callable[[TensorDictBase, int], object] | None = None,
     progress: Callable[[dict], None] | None = None,
     progress_every: int = 10,
     keep_time: bool = False,
@@ -271,6 +272,8 @@ def run_actor_critic(
         learning_rate: the learning rate for a rollout given the frames collected before it
             (``None``: constant ``config.lr``).
         after_update: called after each update (IMPALA moves its behaviour policy).
+        on_update: called after each update with its stats and the env frames so far (for example
+            :meth:`rl4py.diagnostics.TrainingHealth.update`).
         progress, progress_every: the progress callback and its period in iterations.
         keep_time, chunk_length: sequence minibatches for recurrent policies.
     """
@@ -303,6 +306,8 @@ def run_actor_critic(
         updates += config.epochs * config.num_minibatches
         if after_update is not None:
             after_update()
+        if on_update is not None:
+            on_update(stats, collector.frames)
         reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
     return TrainResult(
         solved=tracker.solved,
