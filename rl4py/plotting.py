@@ -412,10 +412,15 @@ def plot_runs(
     ax.legend(fontsize=8)
     if out is not None and figure is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out, dpi=dpi)
+        figure.savefig(out, dpi=dpi, metadata=_metadata(out))
     elif out is not None:
-        ax.figure.savefig(out, dpi=dpi)
+        ax.figure.savefig(out, dpi=dpi, metadata=_metadata(out))
     return stats
+
+
+def _metadata(out: str | os.PathLike[str]) -> dict:
+    """No creation date in an SVG: the same logs give the same file."""
+    return {"Date": None} if Path(out).suffix.lower() == ".svg" else {}
 
 
 # -------------------------------------------------------------------------------------------- CLI

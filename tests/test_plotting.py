@@ -212,3 +212,97 @@ def test_plot_command_without_matplotlib_names_the_extra(tmp_path, capsys, monke
     assert not (tmp_path / "x.png").exists()
     # reading and averaging work without matplotlib
     assert load_scalars(runs[0], METRIC)[1].tolist() == [0.0, 10.0, 20.0]
+
+
+# ------------------------------------------------------------------------ bench/plot_figures.py
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_bench_figures_from_results_lines(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    lines = [
+        {"note": "a test file"},
+        {
+            "bench": "ppo_cartpole",
+            "library": "rl4py",
+            "seed": 0,
+            "solved": True,
+            "seconds_to_solve": 1.0,
+            "env_steps_to_solve": 100,
+        },
+        {
+            "bench": "ppo_cartpole",
+            "library": "rl4py",
+            "seed": 1,
+            "solved": True,
+            "seconds_to_solve": 3.0,
+            "env_steps_to_solve": 300,
+        },
+        {
+            "bench": "ppo_cartpole",
+            "library": "rl4py",
+            "seed": 2,
+            "solved": False,
+            "seconds_to_solve": None,
+            "env_steps_to_solve": None,
+        },
+        {
+            "bench": "ppo_cartpole",
+            "library": "sb3",
+            "summary": True,
+            "runs": 5,
+            "solved_runs": 5,
+            "median_seconds_to_solve": 8.0,
+            "min_seconds_to_solve": 7.0,
+            "max_seconds_to_solve": 9.0,
+            "median_env_steps_to_solve": 500,
+        },
+        {
+            "bench": "dqn_cartpole",
+            "library": "sb3",
+            "summary": True,
+            "runs": 5,
+            "solved_runs": 1,
+            "median_seconds_to_solve": None,
+            "sb3_cap_seconds": 120.0,
+        },
+        {"bench": "lightning_overhead", "variant": "plain", "seed": 0, "seconds": 2.0},
+        {"bench": "lightning_overhead", "variant": "lightning", "seed": 0, "seconds": 2.2},
+    ]
+    results = tmp_path / "demo.jsonl"
+    results.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    monkeypatch.syspath_prepend(str(BENCH))
+    import plot_figures
+
+    records = plot_figures.read_results(results)
+    assert len(records) == 7  # the note is skipped
+    stats = plot_figures.solve_stats([r for r in records if r["bench"] == "ppo_cartpole"])
+    # the unsolved seed counts as infinitely slow: the median of (1, 3, inf) is 3
+    assert stats["rl4py"] == {
+        "median": 3.0,
+        "low": 1.0,
+        "high": 3.0,
+        "seeds": [1.0, 3.0],
+        "solved": 2,
+        "runs": 3,
+        "env_steps": 300,
+        "cap": None,
+    }
+    assert stats["sb3"]["median"] == 8.0 and stats["sb3"]["low"] == 7.0
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "plot_figures.py"), str(results), "--out-dir", str(tmp_path / "img")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    svg = (tmp_path / "img" / "bench_demo.svg").read_text()
+    for text in ("ppo_cartpole", "2/3 solved", "3 s", "&gt; 120 s", "1/5 solved", "2.20 s (+10%)"):
+        assert text in svg, text
+    assert (tmp_path / "img" / "bench_demo.svg").stat().st_size < 100_000
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"note": "nothing"}\n')
+    out = subprocess.run([sys.executable, str(BENCH / "plot_figures.py"), str(empty)], capture_output=True, text=True)
+    assert out.returncode != 0 and "no bench records" in out.stderr
