@@ -11,6 +11,7 @@ from tensordict import TensorDict
 
 from rl4py.diagnostics import WARNINGS_KEY, HealthThresholds, TrainingHealth
 from rl4py.loggers import JSONLinesLogger, read_json_lines
+from rl4py.testing import shift_seed
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
@@ -187,6 +188,7 @@ def test_lightning_callback_warns_on_a_broken_run(tmp_path):
     from rl4py.trainers.lightning_diagnostics import TrainingHealthCallback
 
     config = PPOConfig(num_envs=8, rollout_length=16, epochs=2, num_minibatches=2, lr=1.0, anneal_lr=False)
+    pl.seed_everything(shift_seed(0), verbose=False)
     callback = TrainingHealthCallback()
     trainer = pl.Trainer(
         max_steps=8,
