@@ -83,7 +83,7 @@ class ProgressLine(dict):
 
     ``print(line)`` (``progress=print``) shows, for example::
 
-        env steps     32768  steps/s    5120  mean return    187.5  lr 0.00025  policy_loss  -0.01234  ...
+        env steps     32768  steps/s    5120  mean return    187.5  lr    0.00025  policy_loss   -0.01234  ...
 
     env steps, steps per second (whole numbers), the mean return (``-`` until an episode has
     finished), the trainer's extras (``updates``, ``epsilon``, ``lr``) and every stats field under its
@@ -113,7 +113,7 @@ class ProgressLine(dict):
             if key in self._HEAD:
                 continue
             label = stat_key(key).removeprefix("losses/") if key in self.stat_fields else self._LABELS.get(key, key)
-            cells.append(f"{label} {_cell(value, 9)}")
+            cells.append(f"{label} {_cell(value, 10)}")
         return "  ".join(cells)
 
 

@@ -76,8 +76,8 @@ FIELDS = frozenset({"loss_objective", "clip_fraction", "approx_kl", "grad_norm"}
 def test_the_console_line_has_fixed_columns_and_four_significant_digits(capsys):
     line = ProgressLine(FAKE, FIELDS)
     expected = (
-        "env steps     32768  steps/s    5120  mean return    187.5  lr   0.00025  policy_loss  -0.01235"
-        "  clipfrac    0.1523  approx_kl  0.004213  grad_norm 1.235e+04"
+        "env steps     32768  steps/s    5120  mean return    187.5  lr    0.00025  policy_loss   -0.01235"
+        "  clipfrac     0.1523  approx_kl   0.004213  grad_norm  1.235e+04"
     )
     assert str(line) == expected
     print(line)  # progress=print
