@@ -18,6 +18,7 @@ import torch
 from rl4py import CartPole
 from rl4py.diagnostics import TrainingHealth
 from rl4py.loggers import Logger, NoopLogger, TensorBoardWriter, log_stats
+from rl4py.loggers.names import STAT_NAMES
 from rl4py.trainers import PPOConfig, train_ppo
 
 
@@ -31,7 +32,7 @@ def run(name: str, config: PPOConfig, logdir: str | None) -> TrainingHealth:
     )
 
     def on_update(stats, frames: int) -> None:
-        log_stats(logger, "losses", stats, frames)
+        log_stats(logger, "losses", stats, frames, names=STAT_NAMES)  # losses/policy_loss, losses/clipfrac, ...
         health.update(stats, frames)
 
     print(f"== {name}: lr {config.lr:g}, {config.total_frames} env steps", flush=True)

@@ -7,7 +7,8 @@ healthy range (policy moving too fast, critic not learning, entropy collapsing, 
 
 The checks read the fields the losses and :func:`~rl4py.trainers.minibatch_update` already return
 (``approx_kl``, ``clip_fraction``, ``entropy``, ``explained_variance``, ``loss_critic``,
-``grad_norm``, ``skipped_steps``), with or without a ``losses/`` prefix; a check whose field is
+``grad_norm``, ``skipped_steps``), with or without a ``losses/`` prefix and under their logged
+names too (``losses/clipfrac``, ``losses/value_loss``: :mod:`rl4py.loggers.names`); a check whose field is
 missing (DQN has no ``approx_kl``) is skipped. A figure warns once it has been out of range for
 ``patience`` consecutive updates, and not again until it has been back in range for ``recovery``
 updates: one warning per episode of badness, not one per update.
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 import torch
 from tensordict import TensorDictBase
 
+from rl4py.loggers.names import STAT_NAMES
+
 if TYPE_CHECKING:
     from rl4py.loggers.base import Logger
 
@@ -35,6 +38,8 @@ _log = logging.getLogger("rl4py.diagnostics")
 
 #: the key of the warning count (scalar) and of the warnings (text) in a logger
 WARNINGS_KEY = "diagnostics/warnings"
+#: logged (CleanRL) name -> rl4py stats field: ``losses/clipfrac`` is read as ``clip_fraction``
+_FIELDS = {logged: field for field, logged in STAT_NAMES.items()}
 
 Metrics = Union[Mapping[str, Union[float, torch.Tensor]], TensorDictBase]
 
@@ -142,7 +147,7 @@ class TrainingHealth:
     - ``entropy`` < ``entropy_collapse_fraction`` x its highest value, early in training: exploration collapsed.
     - ``grad_norm`` > ``grad_norm_factor`` x its early median: gradients exploding (at once beyond
       ``severe_factor`` x).
-    - ``loss_critic`` (or ``value_loss``) > ``value_loss_factor`` x its minimum so far: value loss growing.
+    - ``loss_critic`` > ``value_loss_factor`` x its minimum so far: value loss growing.
 
     Args:
         thresholds: the ranges (:class:`HealthThresholds` defaults if ``None``).
@@ -314,7 +319,7 @@ class TrainingHealth:
                 severe=grad > t.severe_factor * t.grad_norm_factor * base,
             )
 
-        value_loss = _finite(values.get("loss_critic", values.get("value_loss")))
+        value_loss = _finite(values.get("loss_critic"))
         if value_loss is not None:
             lowest = self._min_value_loss
             self._min_value_loss = min(lowest, value_loss)
@@ -378,7 +383,8 @@ class TrainingHealth:
 
 
 def _read(metrics: Metrics) -> dict[str, float]:
-    """Field name (the last ``/`` part) -> float; tensors read with one host copy."""
+    """rl4py field name (the last ``/`` part, a logged CleanRL name mapped back) -> float; tensors read
+    with one host copy."""
     if isinstance(metrics, TensorDictBase):
         items = [
             (k if isinstance(k, str) else k[-1], v) for k, v in metrics.items(include_nested=True, leaves_only=True)
@@ -395,6 +401,7 @@ def _read(metrics: Metrics) -> dict[str, float]:
         if not isinstance(key, str):
             raise TypeError(f"TrainingHealth.update: metric names must be str, got {key!r}")
         name = key.rsplit("/", 1)[-1]
+        name = _FIELDS.get(name, name)
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(

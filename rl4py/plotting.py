@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rl4py.loggers.names import ENV_STEPS
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -36,7 +38,7 @@ __all__ = [
 
 #: the scalar a LightningModule logs with the env steps of each training step (its x-axis is the
 #: trainer's step); :func:`load_scalars` maps steps onto it when a run has it
-ENV_STEPS_KEY = "charts/env_steps"
+ENV_STEPS_KEY = ENV_STEPS
 X_AXES = ("env_steps", "wall_time")
 BANDS = ("minmax", "std", "none")
 _EVENT_PREFIX = "events.out.tfevents."

@@ -103,9 +103,9 @@ def test_value_loss_growth():
     new = feed(health, [{"loss_critic": v} for v in losses])
     assert not any(new[:16])
     assert "value loss = 101 is over 100 x its lowest 1" in new[16][0]
-    # value_loss is read when a loss names it so
+    # under the logged name (rl4py.loggers.names): losses/value_loss is loss_critic
     other = quiet()
-    new = [other.update({"value_loss": value}, step) for step, value in enumerate([1.0] * 11 + [500.0] * 3)]
+    new = [other.update({"losses/value_loss": v}, step) for step, v in enumerate([1.0] * 11 + [500.0] * 3)]
     assert not any(new[:13]) and "value loss = 500" in new[13][0]
 
 
@@ -115,6 +115,9 @@ def test_reads_tensordicts_prefixed_names_and_skips_missing_figures():
     assert health.update(stats, 10)  # severe KL
     health = quiet()
     assert health.update({"losses/approx_kl": torch.tensor(0.9, dtype=torch.float64)}, 10)
+    health = quiet()
+    assert not any(health.update({"losses/clipfrac": 0.9}, step) for step in range(2))
+    assert "clip_fraction = 0.9" in health.update({"losses/clipfrac": 0.9}, 2)[0]  # clipfrac is clip_fraction
     dqn = quiet()  # no PPO figures: nothing to check, nothing raised
     for step in range(20):
         assert dqn.update({"loss_qvalue": 1.0, "td_error": 0.5}, step) == []

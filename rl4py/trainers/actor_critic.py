@@ -25,7 +25,7 @@ from rl4py.losses.common import LossModule
 from rl4py.modules.activations import activation_class
 from rl4py.modules.actor_critic import make_actor_critic
 from rl4py.trainers.config import TrainConfig, _at_least, check_range
-from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, Progress, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values.base import VALUE_ESTIMATORS, ValueEstimator
 
@@ -254,7 +254,7 @@ def run_actor_critic(
     learning_rate: Callable[[int], float] | None = None,
     after_update: Callable[[], None] | None = None,
     on_update: Callable[[TensorDictBase, int], object] | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
     keep_time: bool = False,
     chunk_length: int | None = None,
@@ -274,7 +274,8 @@ def run_actor_critic(
         after_update: called after each update (IMPALA moves its behaviour policy).
         on_update: called after each update with its stats and the env frames so far (for example
             :meth:`rl4py.diagnostics.TrainingHealth.update`).
-        progress, progress_every: the progress callback and its period in iterations.
+        progress, progress_every: where to report progress (a callable, an rl4py or a Lightning logger:
+            see :class:`~rl4py.trainers.ProgressReporter`) and the period in iterations.
         keep_time, chunk_length: sequence minibatches for recurrent policies.
     """
     config.check_minibatches(env.num_envs, owner, (chunk_length or config.rollout_length) if keep_time else 1)
@@ -308,7 +309,10 @@ def run_actor_critic(
             after_update()
         if on_update is not None:
             on_update(stats, collector.frames)
-        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
+        reporter.maybe_report(
+            iteration, collector.frames, tracker, stats, learning_rate=optimizer.param_groups[0]["lr"]
+        )
+    reporter.finish()
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,

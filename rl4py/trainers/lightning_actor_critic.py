@@ -12,6 +12,7 @@ from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.envs.base import EnvBase
+from rl4py.loggers.names import LEARNING_RATE
 from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update, make_optimizer
 from rl4py.trainers.lightning_base import RolloutModule
 
@@ -78,7 +79,10 @@ class ActorCriticModule(RolloutModule):
         stats = self.update(rollout)
         self.after_update()
         frames = self.collector.frames_per_rollout * self.trainer.world_size
-        self.log_metrics(stats, {"charts/SPS": frames / (time.perf_counter() - start)})
+        self.log_metrics(
+            stats,
+            {"charts/SPS": frames / (time.perf_counter() - start), LEARNING_RATE: optimizer.param_groups[0]["lr"]},
+        )
         self.stop_if_done()
 
     def update(self, rollout: TensorDictBase) -> TensorDictBase:

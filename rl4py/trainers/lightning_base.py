@@ -24,6 +24,7 @@ from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import ObservationNorm
+from rl4py.loggers.names import EPISODIC_LENGTH, stat_key
 from rl4py.modules.policy import predict
 from rl4py.trainers.config import TrainConfig, as_config
 
@@ -119,6 +120,7 @@ class RolloutModule(pl.LightningModule, ABC):
         self.hparams["config"] = dataclasses.asdict(self.config)
         self.episode_return = MeanMetric(nan_strategy="ignore")
         self.max_episode_return = MaxMetric()
+        self.episode_length = MeanMetric(nan_strategy="ignore")
         self.env_frames = 0
         self.training_steps = 0
         self.base_seed: int | None = None
@@ -218,13 +220,14 @@ class RolloutModule(pl.LightningModule, ABC):
 
     def record_episodes(self, rollout: TensorDictBase) -> None:
         """Adds the episodes that ended in ``rollout`` to the metrics and the recent returns."""
-        returns, _ = finished_episodes(rollout)
+        returns, lengths = finished_episodes(rollout)
         self.last_returns = returns  # this rank's episodes of this step (for callbacks)
         window = getattr(self.config, "window", self.recent_episodes)
         self._recent = (self._recent + returns.tolist())[-window:]
         # every rank calls compute() when logging: the metrics reduce over all ranks' episodes
         self.episode_return.update(returns)
         self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
+        self.episode_length.update(lengths.float())
 
     @property
     def global_env_frames(self) -> int:
@@ -254,13 +257,15 @@ class RolloutModule(pl.LightningModule, ABC):
         log = self._log_fn(batch)
         if stats is not None:
             for key, value in stats.items():
-                log(f"losses/{key}", value)
+                log(stat_key(key), value)
         episode_return, max_return = self.episode_return.compute(), self.max_episode_return.compute()
-        self.episode_return.reset()
-        self.max_episode_return.reset()
+        episode_length = self.episode_length.compute()
+        for metric in (self.episode_return, self.max_episode_return, self.episode_length):
+            metric.reset()
         if torch.isfinite(max_return):  # some rank finished an episode
             log("charts/episodic_return", episode_return, prog_bar=True)
             log("charts/max_episodic_return", max_return)
+            log(EPISODIC_LENGTH, episode_length)
         log("charts/env_steps", float(self.global_env_frames), prog_bar=True)
         for key, value in (extra or {}).items():
             log(key, value)
@@ -312,6 +317,7 @@ class RolloutModule(pl.LightningModule, ABC):
             "metrics": {
                 "episode_return": dict(self.episode_return.metric_state),
                 "max_episode_return": dict(self.max_episode_return.metric_state),
+                "episode_length": dict(self.episode_length.metric_state),
             },
             "torch_rng": torch.get_rng_state(),
             **self.extra_checkpoint_state(),
