@@ -52,6 +52,10 @@ class ActorCriticModule(RolloutModule):
         self._shuffle = torch.Generator().manual_seed(self.rank_seed)
 
     @property
+    def optimizer_steps_per_rollout(self) -> int:
+        return self.config.epochs * self.config.num_minibatches
+
+    @property
     def chunk_length(self) -> int | None:
         """Truncated-BPTT chunk length (recurrent modules)."""
         return None
@@ -94,7 +98,7 @@ class ActorCriticModule(RolloutModule):
             self.optimizers(),
             self.config,
             self._shuffle,
-            backward=self.manual_backward,
+            backward=self.backward_pass,
             keep_time=self.keep_time,
             chunk_length=self.chunk_length,
         )
