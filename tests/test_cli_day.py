@@ -84,11 +84,11 @@ def test_the_bar_the_logs_and_the_checkpoint_names_count_env_steps(run):
     (events,) = [p.parent for p in root.rglob("events.out.tfevents.*")]
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
-    assert [e.step for e in accumulator.Scalars("losses/loss_objective")] == expected
+    assert [e.step for e in accumulator.Scalars("losses/policy_loss")] == expected
     assert [e.value for e in accumulator.Scalars("charts/env_steps")] == expected
     (metrics,) = list(root.rglob("metrics.csv"))
     rows = list(csv.DictReader(metrics.open()))
-    assert [int(row["step"]) for row in rows if row.get("losses/loss_objective")] == expected
+    assert [int(row["step"]) for row in rows if row.get("losses/policy_loss")] == expected
     assert cli.trainer.callback_metrics["charts/env_steps"].item() == frames
 
 
