@@ -67,6 +67,8 @@ class SliceSampler:
         ValueError: ``slice_len < 1`` or ``num_envs < 1``.
 
     Examples:
+        >>> from tensordict import TensorDict
+        >>> from rl4py.data import ReplayBuffer
         >>> sampler = SliceSampler(slice_len=4, num_envs=2)
         >>> buffer = ReplayBuffer(64, sampler=sampler, seed=0)
         >>> step = lambda t: TensorDict(
