@@ -44,9 +44,11 @@ class SliceSampler:
     ``t * num_envs + e``; with ``num_envs=1`` a ``[T]`` trajectory). The capacity must be a multiple
     of ``num_envs``. Every write must hold ``end_key`` (bool, per-item shape ``()`` or ``(1,)``).
 
-    Cost: a write copies its end flags to a CPU mirror ``[capacity]``; the first draw after a write
-    recomputes the valid starts (a cumulative sum over the stored flags, ``O(capacity)`` tensor ops);
-    a draw is one ``randint`` and one gather of ``B * T`` rows.
+    Cost: a write of ``k`` steps copies its end flags to a CPU mirror and updates the validity of the
+    ``k + T - 1`` starts whose slice it reaches (``O((k + T) * num_envs)``); the first draw after a
+    write draws stored rows uniformly and draws the invalid ones again (when at least a quarter of the
+    rows may start a slice; else it lists the valid starts with one ``nonzero`` over ``capacity``
+    flags, cached until the next write); a batch is one gather of ``B * T`` rows.
 
     Differs from TorchRL's ``SliceSampler``: slices come from one sub-env's strided stream (TorchRL
     needs each trajectory contiguous in the storage, or a 2-D storage), starts are uniform over steps
@@ -99,8 +101,9 @@ class SliceSampler:
         self.capacity = 0
         self._storage: TensorStorage | None = None
         self._end = torch.zeros(0, dtype=torch.bool)  # end flag per storage row (CPU mirror)
-        self._starts: torch.Tensor | None = None  # valid start rows, int64 [M]; None: recompute
-        self._steps_per_env = 0  # stored steps per sub-env when _starts was computed
+        self._valid = torch.zeros(0, dtype=torch.bool)  # per storage row: may a slice start there
+        self._count = 0  # number of valid start rows
+        self._starts: torch.Tensor | None = None  # the rows of _valid, int64 [M]; None: recompute
 
     # ------------------------------------------------------------------ buffer hooks
 
@@ -167,10 +170,15 @@ class SliceSampler:
             )
         self.capacity = capacity
         self._end = torch.zeros(capacity, dtype=torch.bool)
+        self._valid = torch.zeros(capacity, dtype=torch.bool)
+        self._count = 0
         self._starts = None
 
     def add(self, indices: torch.Tensor) -> None:
-        """Copies the end flags of the rows just written into the mirror.
+        """Copies the end flags of the rows just written into the mirror and updates the valid starts.
+
+        Only the starts whose slice reaches a written row change (``k + T - 1`` slots for ``k``
+        written steps), so a write costs ``O((k + T) * num_envs)``, whatever the capacity.
 
         Raises:
             ValueError: no storage is bound, or the rows are not whole steps starting on a step boundary.
@@ -181,45 +189,46 @@ class SliceSampler:
         if self._storage is None or self.capacity == 0:
             raise ValueError("SliceSampler.add: expected bind_storage(storage) and reset(capacity) first")
         indices = indices.to("cpu", torch.int64)
-        if n % self.num_envs or int(indices[0]) % self.num_envs:
+        n_env = self.num_envs
+        if n % n_env or int(indices[0]) % n_env:
             raise ValueError(
-                f"SliceSampler.add: rows must be whole steps of num_envs={self.num_envs} sub-envs starting on a "
+                f"SliceSampler.add: rows must be whole steps of num_envs={n_env} sub-envs starting on a "
                 f"step boundary, got {n} rows from row {int(indices[0])}"
             )
         column = self._storage.column(self.end_key)
         end = torch.index_select(column, 0, indices.to(column.device)).reshape(n).cpu()
         self._end.index_put_((indices,), end)
+        slots, written = self.capacity // n_env, n // n_env
+        ring = int(indices[0]) // n_env + torch.arange(written)
+        if written + self.slice_len - 1 >= slots or not torch.equal(indices[::n_env] // n_env, ring % slots):
+            self._update_valid(0, slots)  # a write of (nearly) the whole ring, or not a ring write: everything
+        else:  # the starts whose slice holds a written slot: slots [first - (T - 1), first + written)
+            self._update_valid(int(indices[0]) // n_env - self.slice_len + 1, written + self.slice_len - 1)
         self._starts = None
 
-    def valid_starts(self, size: int) -> torch.Tensor:
-        """The storage rows a slice may start at, int64 ``[M]`` (cached until the next write).
-
-        Args:
-            size: the number of stored items (a multiple of ``num_envs``).
-        """
-        if self._starts is not None and self._steps_per_env * self.num_envs == size:
-            return self._starts
+    def _update_valid(self, first: int, count: int) -> None:
+        """Recomputes whether a slice may start at the slots ``first .. first + count - 1`` (mod the ring)."""
         assert self._storage is not None
         n_env, t_len = self.num_envs, self.slice_len
-        slots, steps = self.capacity // n_env, size // n_env  # per sub-env: ring length, stored steps
-        oldest = self._storage.cursor // n_env if size == self.capacity else 0
-        n_starts = steps - t_len + 1
-        if n_starts <= 0:
-            starts = torch.zeros(0, dtype=torch.int64)
-        else:
-            slot_of_age = (torch.arange(steps) + oldest) % slots  # [steps], oldest first
-            if self.cross_episodes or t_len == 1:
-                valid = torch.ones(n_starts, n_env, dtype=torch.bool)
-            else:
-                end = self._end.view(slots, n_env)[slot_of_age[: steps - 1]]  # [steps - 1, n_env], by age
-                ends_before = torch.zeros(steps, n_env, dtype=torch.int32)  # ends among ages [0, a)
-                torch.cumsum(end, 0, dtype=torch.int32, out=ends_before[1:])
-                # no episode end at ages a .. a + T - 2 (the slice's last step may end one)
-                valid = ends_before[t_len - 1 : t_len - 1 + n_starts] == ends_before[:n_starts]
-            age, env = valid.nonzero(as_tuple=True)
-            starts = slot_of_age[age] * n_env + env
-        self._starts, self._steps_per_env = starts, steps
-        return starts
+        slots, steps = self.capacity // n_env, len(self._storage) // n_env  # per sub-env: ring length, stored
+        oldest = self._storage.cursor // n_env if steps == slots else 0
+        start = (first + torch.arange(count)) % slots  # [count]
+        # stored and in order up to t = T - 1: the slice never reaches past the newest step
+        valid = ((start - oldest) % slots + t_len - 1 < steps).unsqueeze(1).expand(count, n_env)
+        if not self.cross_episodes and t_len > 1:  # no episode end at t = 0 .. T - 2
+            window = self._end.view(slots, n_env)[(first + torch.arange(count + t_len - 2)) % slots]
+            ends_before = torch.zeros(count + t_len - 1, n_env, dtype=torch.int32)
+            torch.cumsum(window, 0, dtype=torch.int32, out=ends_before[1:])
+            valid = valid & (ends_before[t_len - 1 :] == ends_before[:count])
+        rows = self._valid.view(slots, n_env)
+        self._count += int(valid.sum()) - int(rows[start].sum())
+        rows[start] = valid
+
+    def valid_starts(self) -> torch.Tensor:
+        """The storage rows a slice may start at, int64 ``[M]`` ascending (cached until the next write)."""
+        if self._starts is None:
+            self._starts = self._valid.nonzero().squeeze(1)
+        return self._starts
 
     def sample(
         self, size: int, batch_size: int, generator: torch.Generator
@@ -239,8 +248,7 @@ class SliceSampler:
             ValueError: no slice of ``slice_len`` steps fits the stored data (too few steps per
                 sub-env, or, without ``cross_episodes``, no stored episode stretch that long).
         """
-        starts = self.valid_starts(size)
-        if starts.numel() == 0:
+        if self._count == 0:
             steps = size // self.num_envs
             why = (
                 f"each of the {self.num_envs} sub-env streams holds {steps} steps"
@@ -253,13 +261,33 @@ class SliceSampler:
                 + ("" if self.cross_episodes else ", or cross_episodes=True (slices reset at episode starts)")
             )
         t_len, n_env = self.slice_len, self.num_envs
-        first = torch.index_select(starts, 0, torch.randint(starts.numel(), (batch_size,), generator=generator))
+        stored = len(self._storage) if self._storage is not None else size
+        if 4 * self._count >= stored:  # most rows start a slice: draw stored rows, keep the valid ones
+            first = self._draw_by_rejection(stored, batch_size, generator)
+        else:  # few do: list them (one nonzero over the flags, cached until the next write)
+            starts = self.valid_starts()
+            first = torch.index_select(starts, 0, torch.randint(starts.numel(), (batch_size,), generator=generator))
         rows = (first.unsqueeze(1) + torch.arange(t_len) * n_env) % self.capacity  # [B, T]
         is_init = torch.zeros(batch_size, t_len, 1, dtype=torch.bool)
         is_init[:, 0] = True
         if self.cross_episodes and t_len > 1:
             is_init[:, 1:, 0] = self._end[rows[:, :-1]]  # the step after an episode end starts one
         return rows, {self.is_init_key: is_init}
+
+    def _draw_by_rejection(self, stored: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``batch_size`` valid rows, uniform: uniform stored rows with the invalid ones drawn again.
+
+        At least a quarter of the stored rows are valid, so each round keeps >= 1/4 of its draws; a
+        round draws twice the expected need, so a batch takes one or two rounds.
+        """
+        out = torch.empty(batch_size, dtype=torch.int64)
+        filled, per_valid = 0, -(-stored // self._count)  # draws per valid row expected, rounded up
+        while filled < batch_size:
+            candidates = torch.randint(stored, (2 * (batch_size - filled) * per_valid,), generator=generator)
+            kept = candidates[self._valid[candidates]][: batch_size - filled]
+            out[filled : filled + kept.numel()] = kept
+            filled += kept.numel()
+        return out
 
     def update_priority(self, index: torch.Tensor, priority: torch.Tensor) -> None:
         """Slices are drawn uniformly: no priorities.

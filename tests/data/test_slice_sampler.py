@@ -92,9 +92,9 @@ def test_slices_match_a_brute_force_model(num_envs, slots, slice_len, cross, len
     for k in writes:
         buffer.extend(streams.step_td(min(k, slots)))
         expected = streams.valid_starts(capacity, slice_len, cross)
-        stored = buffer.storage.get(buffer.sampler.valid_starts(len(buffer)))
+        stored = buffer.storage.get(buffer.sampler.valid_starts())
         got = set(zip(stored["env"].tolist(), stored["step"].tolist()))
-        assert got == expected
+        assert got == expected and buffer.sampler._count == len(expected)
         if expected:
             check_slices(buffer.sample(8), streams, slice_len, cross)
         else:
@@ -103,7 +103,8 @@ def test_slices_match_a_brute_force_model(num_envs, slots, slice_len, cross, len
 
 
 def test_starts_are_uniform_over_valid_windows() -> None:
-    # 2 envs x 6 steps, no done, T = 3: 2 x 4 windows, each drawn with probability 1/8
+    # 2 envs x 6 steps, no done, T = 3: 2 x 4 windows, each drawn with probability 1/8 (8 of 12
+    # rows start a slice: drawn by rejection)
     streams = Streams(2, [[100], [100]])
     buffer = ReplayBuffer(12, sampler=SliceSampler(3, num_envs=2), seed=0)
     buffer.extend(streams.step_td(6))
@@ -112,6 +113,13 @@ def test_starts_are_uniform_over_valid_windows() -> None:
     counts = {k: keys.count(k) for k in set(keys)}
     assert sorted(counts) == [0, 1, 2, 3, 10, 11, 12, 13]
     assert all(abs(c - 2000) < 200 for c in counts.values()), counts  # ~4.5 standard deviations
+    # episodes of 5 steps, T = 5: 8 of 40 rows start a slice (drawn from the listed starts)
+    buffer = ReplayBuffer(40, sampler=SliceSampler(5), seed=0)
+    buffer.extend(Streams(1, [[5]]).step_td(40))
+    keys = buffer.sample(16_000)["step"][:, 0].tolist()
+    counts = {k: keys.count(k) for k in set(keys)}
+    assert sorted(counts) == list(range(0, 40, 5))
+    assert all(abs(c - 2000) < 200 for c in counts.values()), counts
 
 
 def test_never_spans_the_write_head_after_wrap_around() -> None:
@@ -204,10 +212,10 @@ def test_reopened_memmap_storage_rebuilds_the_starts(tmp_path) -> None:
     buffer = ReplayBuffer(20, storage="memmap", path=path, sampler=SliceSampler(3, num_envs=2), seed=0)
     for _ in range(4):
         buffer.extend(streams.step_td(4))  # 16 steps per env into 10 slots
-    starts = buffer.sampler.valid_starts(len(buffer)).clone()
+    starts = buffer.sampler.valid_starts().clone()
     del buffer
     reopened = ReplayBuffer(20, storage="memmap", path=path, sampler=SliceSampler(3, num_envs=2), seed=0)
-    assert torch.equal(reopened.sampler.valid_starts(len(reopened)), starts)
+    assert torch.equal(reopened.sampler.valid_starts(), starts)
     check_slices(reopened.sample(32), streams, 3, cross=False)
 
 
