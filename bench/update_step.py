@@ -67,11 +67,13 @@ def make_rollout(n: int, actor: nn.Module, seed: int) -> TensorDict:
 class Rl4pyUpdate:
     """rl4py's PPO update body on ``rollout``."""
 
-    def __init__(self, actor: nn.Module, critic: nn.Module, rollout: TensorDict, epochs: int, seed: int) -> None:
+    def __init__(
+        self, actor: nn.Module, critic: nn.Module, rollout: TensorDict, epochs: int, seed: int, compile: bool = False
+    ) -> None:
         self.config = PPOConfig(
             num_minibatches=MINIBATCHES, epochs=epochs, lr=LR, adam_eps=ADAM_EPS, max_grad_norm=MAX_GRAD_NORM
         )
-        loss = PPOLoss(actor, critic, clip_epsilon=CLIP, entropy_coeff=ENT_COEF, critic_coeff=VF_COEF)
+        loss = PPOLoss(actor, critic, clip_epsilon=CLIP, entropy_coeff=ENT_COEF, critic_coeff=VF_COEF, compile=compile)
         self.parts = ActorCriticParts(actor, critic, loss, estimators=[], policy=actor)
         self.optimizer = make_optimizer(loss, self.config)
         self.rollout = rollout
@@ -160,7 +162,7 @@ def check_same_update(rollout_size: int, seed: int) -> float:
     return diff
 
 
-def bench(batch: int, threads: int, epochs: int, rounds: int, seed: int) -> None:
+def bench(batch: int, threads: int, epochs: int, rounds: int, seed: int, compile: bool) -> None:
     previous = torch.get_num_threads()
     if threads > 0:
         torch.set_num_threads(threads)
@@ -175,6 +177,12 @@ def bench(batch: int, threads: int, epochs: int, rounds: int, seed: int) -> None
             "torch": TorchUpdate(copy.deepcopy(actor), copy.deepcopy(critic), rollout, epochs, seed),
             "torch_fused": TorchUpdate(copy.deepcopy(actor), copy.deepcopy(critic), rollout, epochs, seed, fused=True),
         }
+        if compile:
+            peer = copy.deepcopy(actor), copy.deepcopy(critic)
+            impls["rl4py_compiled"] = Rl4pyUpdate(*peer, rollout, epochs, seed, compile=True)
+            start = time.perf_counter()
+            impls["rl4py_compiled"]()  # compiles the loss
+            compile_seconds = time.perf_counter() - start
         steps = epochs * MINIBATCHES
         wall: dict[str, list[float]] = {name: [] for name in impls}
         cpu: dict[str, list[float]] = {name: [] for name in impls}
@@ -221,6 +229,7 @@ def bench(batch: int, threads: int, epochs: int, rounds: int, seed: int) -> None
                     if name != "torch"
                 },
                 "max_param_diff_after_one_update": diff,
+                **({"compile_seconds": round(compile_seconds, 1)} if compile else {}),
             }
         )
     finally:
@@ -234,10 +243,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per update (x 4 minibatches)")
     parser.add_argument("--rounds", type=int, default=30, help="timed updates of each implementation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="add rl4py with PPOLoss(compile=True)")
     args = parser.parse_args()
     for threads in args.threads:
         for batch in args.batches:
-            bench(batch, threads, args.epochs, args.rounds, args.seed)
+            bench(batch, threads, args.epochs, args.rounds, args.seed, args.compile)
 
 
 if __name__ == "__main__":

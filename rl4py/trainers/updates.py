@@ -21,6 +21,10 @@ from rl4py.losses.common import LossModule, total_loss
 __all__ = ["NonFiniteLossError", "gradient_step", "minibatch_update", "num_threads"]
 
 
+#: take the sync-free finiteness check (fused optimizers) on CPU too; tests set it to cover that path
+_DEFER_ON_CPU = False
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss term or the gradient norm was NaN or infinite; the optimizer step was not taken."""
 
@@ -261,13 +265,16 @@ def minibatch_update(
     _check_max_grad_norm(max_grad_norm)
     params = [p for p in loss_module.parameters() if p.requires_grad]
     # A fused torch optimizer (Adam/AdamW/SGD with fused=True) skips its step when given
-    # `found_inf` (GradScaler's protocol): the finiteness check then needs no host sync per step,
-    # one read at the end. Others (and wrappers such as Lightning's, whose step may run a
-    # precision plugin) read the gradient norm after each step.
+    # `found_inf` (GradScaler's protocol): on an accelerator the finiteness check then needs no
+    # host sync per step, one read at the end. On CPU reading the norm is no sync and costs less
+    # than the extra ops, so the norm is read after each step there, as it is for other
+    # optimizers and for wrappers (Lightning's, whose step may run a precision plugin).
     deferred = (
         isinstance(optimizer, torch.optim.Optimizer)
         and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
         and not hasattr(optimizer, "found_inf")
+        and bool(params)
+        and (params[0].device.type != "cpu" or _DEFER_ON_CPU)
     )
     owner = type(loss_module).__name__
     values: dict[NestedKey, list[torch.Tensor]] = {}

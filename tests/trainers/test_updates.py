@@ -159,7 +159,16 @@ def _fused_adam(loss):
     return torch.optim.Adam(loss.parameters(), lr=1e-3, fused=True)
 
 
-def test_fused_optimizer_update_matches_the_eager_checked_one():
+@pytest.fixture(params=[False, True], ids=["read-each-step", "sync-free"])
+def defer(request, monkeypatch):
+    """Both finiteness checks of a fused optimizer: the per-step read (CPU's) and the sync-free one."""
+    import rl4py.trainers.updates as updates
+
+    monkeypatch.setattr(updates, "_DEFER_ON_CPU", request.param)
+    return request.param
+
+
+def test_fused_optimizer_update_matches_the_eager_checked_one(defer):
     # a fused optimizer takes the sync-free path (found_inf, one read at the end); same steps, same stats
     loss_a, td = _setup()
     loss_b, _ = _setup()
@@ -186,7 +195,7 @@ def test_fused_optimizer_update_matches_the_eager_checked_one():
     assert "found_inf" not in vars(opt_a)
 
 
-def test_fused_optimizer_a_nan_step_raises_after_the_update_and_no_step_from_it_on_is_taken():
+def test_fused_optimizer_a_nan_step_raises_and_no_step_from_it_on_is_taken(defer):
     from rl4py.trainers import NonFiniteLossError
 
     loss_a, td = _setup()
@@ -211,7 +220,7 @@ def test_fused_optimizer_a_nan_step_raises_after_the_update_and_no_step_from_it_
     assert all(opt_a.state[p]["step"].item() == 2 for p in loss_a.parameters())
 
 
-def test_fused_optimizer_skip_nonfinite_skips_only_the_bad_steps():
+def test_fused_optimizer_skip_nonfinite_skips_only_the_bad_steps(defer):
     loss_a, td = _setup()
     loss_b, _ = _setup()
     opt_a, opt_b = _fused_adam(loss_a), _fused_adam(loss_b)
@@ -241,7 +250,7 @@ def test_fused_optimizer_skip_nonfinite_skips_only_the_bad_steps():
     assert all(opt_a.state[p]["step"].item() == 6 for p in loss_a.parameters())
 
 
-def test_fused_optimizer_every_step_skipped_gives_nan_stats():
+def test_fused_optimizer_every_step_skipped_gives_nan_stats(defer):
     loss, td = _setup()
     td["advantage"][0, 0] = float("nan")
     opt = _fused_adam(loss)
