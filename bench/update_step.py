@@ -7,9 +7,15 @@ process:
 - ``rl4py``: :func:`rl4py.trainers.actor_critic.actor_critic_update` (what ``train_ppo`` calls)
   with :class:`~rl4py.PPOLoss` and :func:`~rl4py.trainers.actor_critic.make_optimizer`, the
   estimator stages left out (the rollout already holds advantages and value targets).
+- ``rl4py_nn_tanh``: the same with the networks' activation swapped for ``nn.Tanh`` (rl4py's
+  ``Tanh`` computes ``2 sigmoid(2x) - 1`` on large CPU tensors, in a Python autograd function).
+- ``rl4py_compiled`` (``--compile``): the same with ``PPOLoss(compile=True)``; the first update,
+  which compiles, is timed apart (``compile_seconds``).
 - ``torch``: CleanRL's ``ppo.py`` inner loop written out on plain tensors (index the minibatch,
   log-softmax, clipped surrogate, clipped value loss, entropy, ``Adam(eps=1e-5)``,
-  ``clip_grad_norm_(0.5)``, the ``approx_kl`` / ``clipfrac`` diagnostics as CleanRL reads them).
+  ``clip_grad_norm_(0.5)``, the ``approx_kl`` / ``clipfrac`` diagnostics as CleanRL reads them),
+  on ``nn.Sequential`` copies of the networks with ``nn.Tanh``.
+- ``torch_fused``: the same with ``Adam(fused=True)`` and ``clip_grad_norm_(foreach=True)``.
 
 Before timing, one update of each from the same parameters and shuffles is compared: the
 parameters must agree (the two compute the same thing). Timing: the two run alternately, one
@@ -35,6 +41,7 @@ from tensordict import TensorDict
 from torch import nn
 
 from rl4py import PPOLoss, make_discrete_actor_critic
+from rl4py.modules.activations import Tanh
 from rl4py.trainers import PPOConfig
 from rl4py.trainers.actor_critic import ActorCriticParts, actor_critic_update, make_optimizer
 
@@ -64,6 +71,12 @@ def make_rollout(n: int, actor: nn.Module, seed: int) -> TensorDict:
     )
 
 
+def with_torch_tanh(mlp: nn.Module) -> nn.Sequential:
+    """The layers of rl4py's ``MLP`` in an ``nn.Sequential`` (copies), with ``nn.Tanh`` for
+    rl4py's :class:`~rl4py.modules.activations.Tanh`: what a bare-torch user writes."""
+    return nn.Sequential(*(nn.Tanh() if isinstance(m, Tanh) else copy.deepcopy(m) for m in mlp))
+
+
 class Rl4pyUpdate:
     """rl4py's PPO update body on ``rollout``."""
 
@@ -91,8 +104,9 @@ class TorchUpdate:
     def __init__(
         self, actor: nn.Module, critic: nn.Module, rollout: TensorDict, epochs: int, seed: int, fused: bool = False
     ) -> None:
-        self.actor = actor.module  # the bare MLPs: observation -> logits, observation -> value
-        self.critic = critic.module
+        # the bare MLPs (observation -> logits, observation -> value) with torch's nn.Tanh
+        self.actor = with_torch_tanh(actor.module)
+        self.critic = with_torch_tanh(critic.module)
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
         self.optimizer = torch.optim.Adam(self.params, lr=LR, eps=ADAM_EPS, fused=fused or None)
         self.foreach = fused or None
@@ -177,6 +191,11 @@ def bench(batch: int, threads: int, epochs: int, rounds: int, seed: int, compile
             "torch": TorchUpdate(copy.deepcopy(actor), copy.deepcopy(critic), rollout, epochs, seed),
             "torch_fused": TorchUpdate(copy.deepcopy(actor), copy.deepcopy(critic), rollout, epochs, seed, fused=True),
         }
+        # rl4py with its networks' activations swapped for nn.Tanh: what the activation choice costs
+        swapped = copy.deepcopy(actor), copy.deepcopy(critic)
+        for module in swapped:
+            module.module = with_torch_tanh(module.module)
+        impls["rl4py_nn_tanh"] = Rl4pyUpdate(*swapped, rollout, epochs, seed)
         if compile:
             peer = copy.deepcopy(actor), copy.deepcopy(critic)
             impls["rl4py_compiled"] = Rl4pyUpdate(*peer, rollout, epochs, seed, compile=True)
