@@ -228,7 +228,14 @@ def minibatch_update(
 
     Returns:
         The loss outputs (``loss_*`` terms, diagnostics and ``"grad_norm"``) averaged over every
-        minibatch; with ``skip_nonfinite`` also ``"skipped_steps"``.
+        minibatch; with ``skip_nonfinite`` also ``"skipped_steps"``. Nothing is read to the host
+        per step except, on CPU or with a non-fused optimizer, the gradient norm.
+
+    Raises:
+        NonFiniteLossError: a step's loss or gradient norm is not finite (without
+            ``skip_nonfinite``), naming that step's non-finite terms; no step from it on changed
+            the parameters. With a fused optimizer on an accelerator the steps are checked without
+            a host sync and the error comes at the end of the update.
     """
     if (num_minibatches is None) == (minibatch_size is None):
         raise ValueError(
