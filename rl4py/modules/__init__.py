@@ -1,6 +1,6 @@
 """Networks, distributions and policy modules."""
 
-from rl4py.modules.activations import ACTIVATIONS, Tanh, activation_class, fast_tanh
+from rl4py.modules.activations import ACTIVATIONS, SigmoidTanh, Tanh, activation_class, fast_tanh
 from rl4py.modules.actor_critic import make_actor_critic, make_discrete_actor_critic
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.attention import AttentionPooling, PointerNetwork, TargetAttention, TransformerEncoder
@@ -70,6 +70,7 @@ __all__ = [
     "MultiCategorical",
     "ProbabilisticActor",
     "ACTIVATIONS",
+    "SigmoidTanh",
     "Tanh",
     "activation_class",
     "fast_tanh",
