@@ -460,7 +460,8 @@ class DreamerValueLoss(LossModule):
     On an imagined rollout ``[N, H]`` with features ``f_t`` (detached), lambda-returns ``R_t`` and
     weights ``w_t``::
 
-        loss_critic = coeff * mean(w * (CE(critic(f_t), twohot(R_t)) + slow_coeff * CE(critic(f_t), twohot(v_slow(f_t)))))
+        loss_critic = coeff * mean(w * (CE(critic(f_t), twohot(R_t))
+                                        + slow_coeff * CE(critic(f_t), twohot(v_slow(f_t)))))
 
     :meth:`update_slow_critic` moves the slow copy: ``slow <- slow + rate * (critic - slow)`` (DreamerV3:
     rate 0.02 after every update). :meth:`value` decodes the critic (the imagination's ``V``).

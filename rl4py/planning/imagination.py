@@ -123,7 +123,7 @@ class Imagination:
         return action
 
     def rollout(self, start: RSSMState, generator: torch.Generator | None = None) -> TensorDict:
-        """Imagines ``H`` steps from ``start`` (``deter [*B, D]``, ``stoch [*B, G, C]``, detached): TensorDict ``[N, H]``."""
+        """Imagines ``H`` steps from ``start`` (``deter [*B, D]``, ``stoch [*B, G, C]``; detached): ``[N, H]``."""
         rssm = self.rssm
         if start.deter.shape[-1] != rssm.deter_size or start.stoch.shape[-2:] != (rssm.stoch_groups, rssm.classes):
             raise ValueError(
