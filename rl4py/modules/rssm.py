@@ -204,10 +204,13 @@ class RSSM(nn.Module):
     def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One-hot samples ``[*B, G, C]`` with straight-through gradients to the (mixed) probabilities."""
         probs = self.probs(logits)
+        return self._sample(probs, torch.empty_like(probs).exponential_(generator=generator))
+
+    @staticmethod
+    def _sample(probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         # argmax(p / Exp(1)) is a draw from p (the exponential race)
-        noise = torch.empty_like(probs).exponential_(generator=generator)
-        index = (probs.detach() / noise).argmax(-1)
-        onehot = F.one_hot(index, self.classes).to(probs.dtype)
+        index = (probs.detach() / noise).argmax(-1, keepdim=True)
+        onehot = torch.zeros_like(probs).scatter_(-1, index, 1.0)
         return onehot + (probs - probs.detach())  # exact one-hot values, the gradient of probs
 
     # -- steps ---------------------------------------------------------------------------------
@@ -325,16 +328,34 @@ class RSSM(nn.Module):
             start = RSSMState(
                 embed.new_zeros(b, t, self.deter_size), embed.new_zeros(b, t, self.stoch_groups, self.classes)
             )
+        # the parts of each step that do not depend on the recurrence run once for all steps: the
+        # action's share of the input layer, the embedding's share of the posterior's first layer and
+        # the sampling noise; the loop keeps only what needs the previous state
+        linear_in, norm_in, act_in = self.input_layer
+        w_stoch_in, w_action_in = linear_in.weight.split([self.stoch_size, self.action_size], 1)
+        action = action / action.detach().abs().clamp(min=1.0)
+        action_in = F.linear(action, w_action_in, linear_in.bias)  # [B, T, hidden]
+        post_first, post_rest = self.posterior_net[0], list(self.posterior_net)[1:]
+        w_deter_post, w_embed_post = post_first.weight.split([self.deter_size, self.embed_size], 1)
+        embed_post = F.linear(embed, w_embed_post, post_first.bias)  # [B, T, hidden]
+        noise = embed.new_empty(t, b, self.stoch_groups, self.classes).exponential_(generator=generator)
+        resets = is_init.any(0).tolist()  # one sync: which steps reset some row
+        deter, stoch = state
         deters, stochs, post_logits = [], [], []
         for i in range(t):
-            reset = is_init[:, i]
-            state = RSSMState(
-                torch.where(reset[:, None], start.deter[:, i], state.deter),
-                torch.where(reset[:, None, None], start.stoch[:, i], state.stoch),
-            )
-            state, logits = self.obs_step(state, action[:, i], embed[:, i], generator)
-            deters.append(state.deter)
-            stochs.append(state.stoch)
+            if resets[i]:
+                reset = is_init[:, i]
+                deter = torch.where(reset[:, None], start.deter[:, i], deter)
+                stoch = torch.where(reset[:, None, None], start.stoch[:, i], stoch)
+            x = act_in(norm_in(F.linear(stoch.flatten(-2), w_stoch_in) + action_in[:, i]))
+            deter = self.gru(x, deter)
+            h = F.linear(deter, w_deter_post) + embed_post[:, i]
+            for layer in post_rest:
+                h = layer(h)
+            logits = self._grouped(h)
+            stoch = self._sample(self.probs(logits), noise[i])
+            deters.append(deter)
+            stochs.append(stoch)
             post_logits.append(logits)
         deter = torch.stack(deters, 1)
         stoch = torch.stack(stochs, 1)
