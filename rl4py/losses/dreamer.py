@@ -372,7 +372,8 @@ class DreamerActorLoss(LossModule):
     """DreamerV3's actor loss on an imagined rollout ``[N, H]`` (:class:`rl4py.planning.Imagination`).
 
     With the lambda-returns ``R_t`` (``"value_target"``), the critic's ``V(s_t)`` (``"state_value"``),
-    the percentile scale ``S = max(1, P95(R) - P5(R))`` (passed in: ``forward(td, scale)``) and the
+    the percentile scale ``S = max(1, P95(R) - P5(R))`` (passed in: ``forward(td, scale)``, for example
+    ``rl4py.values.PercentileNormalizer.scale`` after an ``update`` on the returns) and the
     weights ``w_t`` (``"weight"``, the discounted probability that the imagined episode is still going)::
 
         reinforce (discrete actions):   loss_objective = -mean(w * log pi(a_t | s_t) * sg((R_t - V(s_t)) / S))

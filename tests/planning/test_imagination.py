@@ -136,3 +136,19 @@ def test_bad_input() -> None:
         Imagination(rssm, nn.Linear(2, 2), value_loss.critic)
     with pytest.raises(ValueError, match="start must be"):
         Imagination(rssm, actor, value_loss.critic).rollout(RSSMState(torch.zeros(3, 5), torch.zeros(3, 8, 4)))
+
+
+def test_actor_loss_takes_the_percentile_normalizer_scale() -> None:
+    from rl4py.values import PercentileNormalizer
+
+    rssm, actor, value_loss = _parts()
+    td = Imagination(rssm, actor, value_loss.critic, horizon=4)(RSSMState(*_start(rssm)))
+    td["value_target"] = td["value_target"] * 50.0  # returns spread over far more than 1
+    normalizer = PercentileNormalizer(debias=True)
+    normalizer.update(td["value_target"])
+    assert normalizer.scale.item() > 1.0
+    loss = DreamerActorLoss(actor)
+    out = loss(td, scale=normalizer.scale)
+    unscaled = loss(td, scale=1.0)
+    assert out["scale"].item() == pytest.approx(normalizer.scale.item())
+    assert out["loss_objective"].item() == pytest.approx(unscaled["loss_objective"].item() / normalizer.scale.item())
