@@ -34,6 +34,7 @@ PUBLIC = (
     "rl4py.losses",
     "rl4py.losses.functional",
     "rl4py.modules",
+    "rl4py.planning",
     "rl4py.trainers",
     "rl4py.loggers",
     "rl4py.export",

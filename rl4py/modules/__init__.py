@@ -29,6 +29,8 @@ from rl4py.modules.recurrent_actor import (
     StoredStateValue,
     make_recurrent_actor_critic,
 )
+from rl4py.modules.rssm import RSSM, RSSM_PRESETS, RSSMSize, RSSMState
+from rl4py.modules.twohot import TwoHot, symexp, symlog
 from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
@@ -78,4 +80,11 @@ __all__ = [
     "make_discrete_actor_critic",
     "orthogonal_init_",
     "predict",
+    "RSSM",
+    "RSSM_PRESETS",
+    "RSSMSize",
+    "RSSMState",
+    "TwoHot",
+    "symexp",
+    "symlog",
 ]
