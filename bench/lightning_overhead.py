@@ -1,7 +1,9 @@
 """PPO on CartPole through the LightningModule versus the plain loop: same hyperparameters, same run.
 
 Both run the same number of rollouts and updates (a fixed budget, no early stop), so the
-difference in wall time is what Lightning adds. JSON lines per run and a summary.
+difference in time is what Lightning adds. JSON lines per run and a summary, with wall seconds and
+CPU seconds of the process (all threads: TensorBoard's writer included); on a loaded machine the
+CPU seconds are the steadier measure.
 
     python bench/lightning_overhead.py [--seeds 7] [--rollouts 60]
 """
@@ -38,20 +40,20 @@ def make_config(rollouts: int, seed: int = PPOConfig.seed) -> PPOConfig:
     )
 
 
-def run_plain(seed: int, rollouts: int) -> float:
+def run_plain(seed: int, rollouts: int) -> tuple[float, float]:
     config = make_config(rollouts, seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = train_ppo(CartPole(num_envs=config.num_envs), config)
     assert result.iterations == rollouts
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def run_lightning(seed: int, rollouts: int, default_logging: bool) -> float:
+def run_lightning(seed: int, rollouts: int, default_logging: bool) -> tuple[float, float]:
     import lightning.pytorch as pl
 
     from rl4py.trainers.lightning_ppo import PPOModule
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pl.seed_everything(seed, verbose=False)  # Lightning runs are seeded here, not by config.seed
     model = PPOModule("CartPole", config=make_config(rollouts))  # total_frames stops the run
     with tempfile.TemporaryDirectory() as root:
@@ -68,7 +70,7 @@ def run_lightning(seed: int, rollouts: int, default_logging: bool) -> float:
         )
         trainer.fit(model)
     assert model.env_frames == rollouts * SETTINGS["num_envs"] * SETTINGS["rollout_length"]
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main() -> None:
@@ -80,21 +82,20 @@ def main() -> None:
     import lightning.pytorch  # noqa: F401  (import time is not training time)
 
     times: dict[str, list[float]] = {"plain": [], "lightning": [], "lightning_default_logging": []}
+    cpu: dict[str, list[float]] = {variant: [] for variant in times}
     for seed in range(args.seeds):
         for variant in times:
             if variant == "plain":
-                seconds = run_plain(seed, args.rollouts)
+                seconds, cpu_seconds = run_plain(seed, args.rollouts)
             else:
-                seconds = run_lightning(seed, args.rollouts, default_logging=variant != "lightning")
+                seconds, cpu_seconds = run_lightning(seed, args.rollouts, default_logging=variant != "lightning")
             times[variant].append(seconds)
-            print(
-                json.dumps(
-                    {"bench": "lightning_overhead", "variant": variant, "seed": seed, "seconds": round(seconds, 3)}
-                )
-            )
-    base = statistics.median(times["plain"])
+            cpu[variant].append(cpu_seconds)
+            line = {"bench": "lightning_overhead", "variant": variant, "seed": seed, "seconds": round(seconds, 3)}
+            print(json.dumps({**line, "cpu_seconds": round(cpu_seconds, 3)}))
+    base, cpu_base = statistics.median(times["plain"]), statistics.median(cpu["plain"])
     for variant, values in times.items():
-        median = statistics.median(values)
+        median, cpu_median = statistics.median(values), statistics.median(cpu[variant])
         print(
             json.dumps(
                 {
@@ -104,6 +105,8 @@ def main() -> None:
                     "rollouts": args.rollouts,
                     "median_seconds": round(median, 3),
                     "overhead_vs_plain": round(median / base - 1, 4),
+                    "median_cpu_seconds": round(cpu_median, 3),
+                    "cpu_overhead_vs_plain": round(cpu_median / cpu_base - 1, 4),
                 }
             )
         )

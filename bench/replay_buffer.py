@@ -16,10 +16,20 @@ Then the prioritized sampler's two methods, the sum tree and ``torch.multinomial
 priority vector, at capacities from 1e3 to 1e6: microseconds per draw of 256 and per update of
 256 priorities (variant ``prioritized_sampler_scaling``; ``method="auto"`` picks by capacity).
 
+Then sequence replay (DreamerV3's batch: 16 slices of 64 steps) with rl4py's ``SliceSampler`` beside
+TorchRL's ``SliceSampler`` in the same process, on the same transitions (episodes end with probability
+1/200 per step, so most 64-step windows lie inside one episode), capacity 100_000:
+
+- variant ``slice_sample``: slices per second drawn from a full buffer (no writes in between);
+  TorchRL by default (trajectories recomputed at each draw) and with ``cache_values=True``;
+- variant ``slice_extend_sample``: one write of 16 transitions (one step of 16 sub-envs) then one
+  draw of 16 slices, as a Dreamer loop at train ratio 64 does (every write invalidates the starts).
+
 Prints one JSON line per measurement::
 
     python bench/replay_buffer.py
     python bench/replay_buffer.py --quick   # fewer repetitions
+    python bench/replay_buffer.py --part slices
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from collections.abc import Callable
 import torch
 from tensordict import TensorDict
 
-from rl4py.data import PrioritizedSampler, ReplayBuffer
+from rl4py.data import PrioritizedSampler, ReplayBuffer, SliceSampler
 from rl4py.data.samplers import MULTINOMIAL_MAX_CAPACITY
 
 CAPACITY = 100_000
@@ -188,15 +198,80 @@ def bench_sampler_scaling(seconds: float) -> None:
         emit(record)
 
 
+SLICES, SLICE_LEN, SLICE_ENVS = 16, 64, 16
+
+
+def make_episodes(n: int, seed: int = 0) -> TensorDict:
+    """``n`` transitions whose episodes end with probability 1/200 per step (plus a ``truncated`` flag)."""
+    data = make_transitions(n, seed)
+    done = torch.rand(n, 1, generator=torch.Generator().manual_seed(seed + 1)) < 1 / 200
+    data["next", "done"], data["next", "terminated"] = done, done.clone()
+    data["next", "truncated"] = torch.zeros_like(done)
+    return data
+
+
+def bench_slices(seconds: float) -> None:
+    import logging
+
+    from torchrl.data import LazyTensorStorage
+    from torchrl.data import ReplayBuffer as TorchRLBuffer
+    from torchrl.data import SliceSampler as TorchRLSliceSampler
+
+    logging.getLogger("torchrl").setLevel(logging.WARNING)
+    data = make_episodes(CAPACITY + 4096)
+    chunks = [data[i * SLICE_ENVS : (i + 1) * SLICE_ENVS] for i in range(4096 // SLICE_ENVS)]
+    base = {"bench": "replay_buffer", "capacity": CAPACITY, "slices": SLICES, "slice_len": SLICE_LEN}
+
+    def rl4py_buffer(num_envs: int) -> ReplayBuffer:
+        buffer = ReplayBuffer(CAPACITY, sampler=SliceSampler(SLICE_LEN, num_envs=num_envs), seed=0)
+        buffer.extend(data[:CAPACITY])  # full: [k * num_envs] items, time-major
+        return buffer
+
+    def torchrl_buffer(cache_values: bool) -> TorchRLBuffer:
+        sampler = TorchRLSliceSampler(slice_len=SLICE_LEN, end_key=("next", "done"), cache_values=cache_values)
+        buffer = TorchRLBuffer(storage=LazyTensorStorage(CAPACITY), sampler=sampler, batch_size=SLICES * SLICE_LEN)
+        buffer.extend(data[:CAPACITY])
+        return buffer
+
+    def record(library: str, variant: str, per_second: float, **extra: object) -> None:
+        emit({**base, "library": library, "variant": variant, **extra, "slices_per_second": round(per_second, 1)})
+
+    # draws only, from a full buffer
+    buffer = rl4py_buffer(1)
+    record("rl4py", "slice_sample", rate(SLICES, lambda: buffer.sample(SLICES), seconds), num_envs=1)
+    for cache in (False, True):
+        trb = torchrl_buffer(cache)
+        record("torchrl", "slice_sample", rate(SLICES, trb.sample, seconds), num_envs=1, cache_values=cache)
+
+    # one write of 16 transitions, then one draw (the starts are recomputed after every write)
+    def extend_sample(buffer: object, state: list[int]) -> None:
+        buffer.extend(chunks[state[0]])
+        state[0] = (state[0] + 1) % len(chunks)
+        buffer.sample(SLICES) if isinstance(buffer, ReplayBuffer) else buffer.sample()
+
+    for num_envs in (1, SLICE_ENVS):  # 16 steps of one env, or one step of 16 sub-envs: same rows
+        buffer, state = rl4py_buffer(num_envs), [0]
+        per_second = rate(SLICES, lambda b=buffer, s=state: extend_sample(b, s), seconds)
+        record("rl4py", "slice_extend_sample", per_second, num_envs=num_envs, extend_batch=SLICE_ENVS)
+    trb, state = torchrl_buffer(False), [0]
+    per_second = rate(SLICES, lambda: extend_sample(trb, state), seconds)
+    record("torchrl", "slice_extend_sample", per_second, num_envs=1, extend_batch=SLICE_ENVS, cache_values=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="0.3 s per measurement instead of 1.5 s")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--part", choices=("all", "buffers", "scaling", "slices"), default="all")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seconds = 0.3 if args.quick else 1.5
-    bench_buffers(seconds)
-    bench_sampler_scaling(seconds)
+    if args.part in ("all", "buffers"):
+        bench_buffers(seconds)
+    if args.part in ("all", "scaling"):
+        bench_sampler_scaling(seconds)
+    if args.part in ("all", "slices"):
+        bench_slices(seconds)
 
 
 if __name__ == "__main__":

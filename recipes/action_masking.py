@@ -1,7 +1,9 @@
 """Masked PPO on the GridWorld corridor, next to the same policy without the mask.
 
-Run: python recipes/action_masking.py
+Run: python recipes/action_masking.py   (--smoke: a tiny budget)
 """
+
+import argparse
 
 import torch
 
@@ -10,6 +12,9 @@ from rl4py.envs import CORRIDOR_LAYOUT
 from rl4py.trainers import minibatch_update
 from rl4py.trainers.evaluation import evaluate_policy
 
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--smoke", action="store_true", help="a tiny budget that checks the wiring (CI)")
+args = parser.parse_args()
 torch.set_num_threads(1)
 
 
@@ -35,5 +40,6 @@ def train(masked: bool, iterations: int = 20, seed: int = 0) -> float:
 
 
 optimal = GridWorld(1, layout=CORRIDOR_LAYOUT, max_episode_steps=40).optimal_return()
-masked, unmasked = train(masked=True), train(masked=False)
+iterations = 4 if args.smoke else 20
+masked, unmasked = train(masked=True, iterations=iterations), train(masked=False, iterations=iterations)
 print(f"optimal {optimal:.3f}   masked {masked:.3f}   unmasked {unmasked:.3f}")

@@ -1,9 +1,10 @@
 """DQN on the native CartPole in a plain loop: collector + replay buffer + epsilon-greedy + DQNLoss + Adam.
 
-Run: python recipes/dqn_cartpole.py   (prints progress and the time it took to solve CartPole)
+Run: python recipes/dqn_cartpole.py   (prints progress and the time it took to solve CartPole; --smoke: a tiny budget)
 The settings are bench/dqn_cartpole.py's; rl4py.trainers.dqn_loop.train_dqn runs the same loop.
 """
 
+import argparse
 import time
 from collections import deque
 
@@ -15,6 +16,9 @@ from rl4py.losses.dqn import DQNLoss
 from rl4py.losses.target import polyak_update
 from rl4py.modules.qvalue import EpsilonGreedy, make_q_network
 
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--smoke", action="store_true", help="a tiny budget that checks the wiring (CI)")
+args = parser.parse_args()
 torch.set_num_threads(1)  # small networks: one thread avoids synchronization overhead
 torch.manual_seed(0)
 start = time.perf_counter()
@@ -22,7 +26,7 @@ start = time.perf_counter()
 env = CartPole(num_envs=32)
 qnet = make_q_network(observation_size=4, n_actions=2, num_cells=(128, 128))
 policy = EpsilonGreedy(env, eps_start=1.0, eps_end=0.04, annealing_steps=8_000, generator=0, actor=qnet)
-collector = SyncCollector(env, policy, rollout_length=8, total_frames=400_000, seed=0)
+collector = SyncCollector(env, policy, rollout_length=8, total_frames=2_048 if args.smoke else 400_000, seed=0)
 buffer = ReplayBuffer(100_000, seed=0)
 loss = DQNLoss(qnet, gamma=0.99, double_dqn=True)  # makes the target network (a frozen copy)
 optimizer = torch.optim.Adam(qnet.parameters(), lr=1e-2)

@@ -6,9 +6,11 @@ and the critic each carry an LSTM state; the collector feeds it back step by ste
 the update re-runs the LSTMs over chunks of 16 steps from their stored first states (truncated
 back-propagation through time).
 
-Run: python recipes/lstm_policy.py   (prints progress and the time it took to reach a mean return of 475)
+Run: python recipes/lstm_policy.py   (prints progress and the time it took to reach a mean return of 475;
+     --smoke: a tiny budget)
 """
 
+import argparse
 import time
 from collections import deque
 
@@ -19,10 +21,13 @@ from rl4py.envs import ObservationNorm
 from rl4py.modules.recurrent_actor import make_recurrent_actor_critic
 from rl4py.trainers import minibatch_update
 
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--smoke", action="store_true", help="a tiny budget that checks the wiring (CI)")
+args = parser.parse_args()
 torch.set_num_threads(1)  # small networks: one thread avoids synchronization overhead
 torch.manual_seed(0)
 start = time.perf_counter()
-TOTAL_FRAMES = 300_000
+TOTAL_FRAMES = 2_048 if args.smoke else 300_000
 LR = 3e-3
 
 env = ObservationNorm(CartPole(num_envs=32, partial_observation=True))  # observation [32, 2]

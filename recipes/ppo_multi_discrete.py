@@ -1,6 +1,6 @@
 """PPO with a multi-discrete action space and per-step masks; independent or auto-regressive heads.
 
-Run: python recipes/ppo_multi_discrete.py [--autoregressive]
+Run: python recipes/ppo_multi_discrete.py [--autoregressive] [--smoke: a tiny budget]
 """
 
 import argparse
@@ -15,6 +15,7 @@ from rl4py.trainers.evaluation import evaluate_policy
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--autoregressive", action="store_true", help="sample the heads in order, each seeing the last")
+parser.add_argument("--smoke", action="store_true", help="a tiny budget that checks the wiring (CI)")
 args = parser.parse_args()
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -32,7 +33,7 @@ advantage = GAE(gamma=0.99, lmbda=0.95, value_network=critic)
 loss = PPOLoss(actor, critic)
 optimizer = torch.optim.Adam(loss.parameters(), lr=3e-3)
 collector = SyncCollector(env, actor, rollout_length=32, seed=0)
-for i in range(24):
+for i in range(4 if args.smoke else 24):
     rollout = collector.rollout()
     advantage(rollout)
     minibatch_update(loss, optimizer, rollout, epochs=4, num_minibatches=4)

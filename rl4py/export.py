@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl4py.modules.activations import Tanh
+from rl4py.modules.activations import SigmoidTanh
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.distributions import Categorical, DiagGaussian, MultiCategorical
 from rl4py.modules.policy import infer_observation_shape, observation_key, resolve_actor
@@ -43,9 +43,9 @@ Example = Union[gym.spaces.Box, Sequence[int], torch.Tensor, np.ndarray, None]
 
 
 def _plain_tanh(module: nn.Module) -> nn.Module:
-    """Replaces rl4py's :class:`~rl4py.modules.Tanh` (a size-dependent kernel choice) by ``nn.Tanh`` in place."""
+    """Replaces rl4py's :class:`~rl4py.modules.SigmoidTanh` (a size-dependent kernel choice) by ``nn.Tanh`` in place."""
     for name, child in list(module.named_children()):
-        if isinstance(child, Tanh):
+        if isinstance(child, SigmoidTanh):
             setattr(module, name, nn.Tanh())
         else:
             _plain_tanh(child)
@@ -76,7 +76,7 @@ class TensorPolicy(nn.Module):
 
     These are the actions the actor takes under ``InteractionType.DETERMINISTIC`` (the tests check
     it). The network is a copy (later training does not change this module), with rl4py's
-    :class:`~rl4py.modules.Tanh` as ``nn.Tanh``. Masks are not validated here (no data-dependent
+    :class:`~rl4py.modules.SigmoidTanh` as ``nn.Tanh``. Masks are not validated here (no data-dependent
     branch may enter an export): a row allowing no action gives action ``start``.
 
     Args:

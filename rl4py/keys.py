@@ -42,6 +42,12 @@ TARGET_LOG_PROB = "target_log_prob"
 TEACHER_LOGITS = "teacher_logits"
 VALUE_TARGET = "value_target"
 
+# world models (Dreamer): the RSSM state, its features and the predicted continuation probability
+DETER = "deter"
+STOCH = "stoch"
+FEATURES = "features"
+CONTINUE = "continue"
+
 EPISODE_RETURN = "episode_return"
 EPISODE_LENGTH = "episode_length"
 

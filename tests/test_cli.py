@@ -181,9 +181,21 @@ def test_checkpoints_load_without_unpickling_by_default(tmp_path):
     assert resumed.trainer.global_step == 12 and resumed.model.env_frames == 2 * 32 * 32
 
 
-def test_a_loss_beside_config_loss_fields_is_refused():
-    with pytest.raises(ValueError, match="entropy_coeff=0.5 would be ignored: a given loss"):
+def test_a_loss_beside_config_loss_fields_is_refused(capsys):
+    with pytest.raises(SystemExit) as info:
         _fit("--trainer.max_steps", "6", "--model.config.entropy_coeff", "0.5")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "rl4py: error: PPOConfig: entropy_coeff=0.5 would be ignored: a given loss" in err
+    assert "Traceback" not in err and "Namespace(" not in err
+
+
+def test_an_out_of_range_value_stops_with_the_configs_message_only(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", RECIPE, *QUIET, "--model.config.lr", "-1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "rl4py: error: PPOConfig: lr must be in [0.0, inf], got -1.0"
 
 
 @pytest.mark.slow

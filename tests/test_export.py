@@ -65,7 +65,7 @@ def actor_mode(actor, obs, mask=None) -> torch.Tensor:
 def test_tensor_policy_is_the_actors_deterministic_action(name):
     actor = sharpen(ACTORS[name]())
     policy = TensorPolicy(actor)
-    # 256 x 64 hidden units: the actor's Tanh takes its sigmoid form, the copy torch.tanh
+    # 256 x 64 hidden units
     args = inputs(policy, 256)
     with torch.no_grad():
         action, params = policy(*args)

@@ -41,6 +41,7 @@ def test_subpackages_import_without_lightning():
         "rl4py.values",
         "rl4py.losses",
         "rl4py.modules",
+        "rl4py.planning",
         "rl4py.data",
         "rl4py.loggers",
     ]
@@ -57,6 +58,7 @@ ALLOWED = {
     "values": {"keys"},
     "modules": {"keys"},
     "losses": {"keys", "modules"},
+    "planning": {"keys", "modules", "values"},
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),

@@ -1,7 +1,8 @@
-"""Replay buffers: preallocated (or memory-mapped) FIFO storage with uniform or prioritized sampling."""
+"""Replay buffers: preallocated (or memory-mapped) FIFO storage with uniform, prioritized or slice sampling."""
 
 from rl4py.data.replay_buffer import INDEX, WEIGHT, ReplayBuffer
 from rl4py.data.samplers import PrioritizedSampler, RandomSampler, Sampler
+from rl4py.data.slice_sampler import SliceSampler
 from rl4py.data.storages import MemmapStorage, TensorStorage
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "RandomSampler",
     "ReplayBuffer",
     "Sampler",
+    "SliceSampler",
     "TensorStorage",
 ]

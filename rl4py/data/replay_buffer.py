@@ -10,6 +10,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from rl4py import keys
 from rl4py.data.samplers import PrioritizedSampler, RandomSampler, Sampler
+from rl4py.data.slice_sampler import SliceSampler
 from rl4py.data.storages import MemmapStorage, TensorStorage, _key_str, flatten_batch
 from rl4py.keys import NestedKey
 
@@ -38,7 +39,8 @@ class ReplayBuffer:
             ``device``), ``"memmap"`` (a :class:`~rl4py.data.MemmapStorage`: memory-mapped files
             in ``path``), or a storage object of this capacity.
         sampler: ``None`` (uniform, :class:`~rl4py.data.RandomSampler`) or a sampler, e.g.
-            :class:`~rl4py.data.PrioritizedSampler`.
+            :class:`~rl4py.data.PrioritizedSampler`, or :class:`~rl4py.data.SliceSampler` for
+            contiguous slices ``[B, T]`` of one sub-env's stream (sequence models).
         generator: the CPU random source of sampling. Give this or ``seed``, not both; with
             neither, a generator is seeded from torch's global RNG (so ``torch.manual_seed``
             makes the buffer reproducible).
@@ -110,6 +112,9 @@ class ReplayBuffer:
         self.generator = generator
         self.index_key = index_key
         self.weight_key = weight_key
+        bind = getattr(self.sampler, "bind_storage", None)  # samplers that read stored entries (SliceSampler)
+        if bind is not None:
+            bind(self.storage)
         self.sampler.reset(capacity)
         if len(self.storage):  # a reopened memory-mapped storage: register its items
             self.sampler.add(self.storage.ordered_indices())
@@ -143,11 +148,16 @@ class ReplayBuffer:
             ValueError: ``td`` has batch size ``[]``, more than ``capacity`` items, entries that
                 differ from the storage's (missing or extra keys, per-item shape, dtype), or (with
                 a prioritized sampler, at the first call) an entry named like ``index_key`` /
-                ``weight_key``.
+                ``weight_key``. A :class:`~rl4py.data.SliceSampler` also requires whole steps of
+                its ``num_envs`` sub-envs (``[num_envs]``, ``[k * num_envs]`` or ``[num_envs, T]``,
+                the last stored time-major) and its ``end_key`` entry.
         """
         where = "ReplayBuffer.extend"
+        prepare = getattr(self.sampler, "prepare_batch", None)  # a sampler's layout checks (SliceSampler)
+        if prepare is not None:
+            td = prepare(td)
         n, leaves = flatten_batch(td, where)
-        if not self.storage.is_allocated and isinstance(self.sampler, PrioritizedSampler):
+        if not self.storage.is_allocated and isinstance(self.sampler, (PrioritizedSampler, SliceSampler)):
             for key in (self.index_key, self.weight_key):
                 if key in leaves:
                     raise ValueError(
@@ -159,19 +169,23 @@ class ReplayBuffer:
         return indices
 
     def sample(self, batch_size: int) -> TensorDict:
-        """Draws ``batch_size`` items, with replacement.
+        """Draws ``batch_size`` items (or slices), with replacement.
 
         Args:
-            batch_size: the number of items; >= 1 (may exceed ``len(self)``: draws repeat).
+            batch_size: the number of items; >= 1 (may exceed ``len(self)``: draws repeat). With a
+                :class:`~rl4py.data.SliceSampler`, the number of slices ``B``.
 
         Returns:
             ``TensorDict[batch_size]`` with every stored entry (copies), on the storage's device.
             A :class:`~rl4py.data.PrioritizedSampler` adds ``index_key`` (int64 ``[batch_size]``,
             the storage rows, for :meth:`update_priority`) and ``weight_key`` (float32
-            ``[batch_size, 1]``, the importance weights).
+            ``[batch_size, 1]``, the importance weights). A :class:`~rl4py.data.SliceSampler`
+            returns ``TensorDict[B, T]`` with ``index_key`` (int64 ``[B, T]``) and its
+            ``is_init_key`` (bool ``[B, T, 1]``, true at ``t = 0`` and at episode starts).
 
         Raises:
-            ValueError: the buffer is empty, or ``batch_size < 1``.
+            ValueError: the buffer is empty, ``batch_size < 1``, or the sampler finds nothing to
+                draw (a :class:`~rl4py.data.SliceSampler` with no slice that fits).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"ReplayBuffer.sample: batch_size must be an int >= 1, got {batch_size!r}")
@@ -179,12 +193,14 @@ class ReplayBuffer:
         if size == 0:
             raise ValueError("ReplayBuffer.sample: the buffer is empty (0 items); extend it before sampling")
         indices, extras = self.sampler.sample(size, batch_size, self.generator)
-        batch = self.storage.get(indices)
+        batch = self.storage.get(indices.reshape(-1))
+        if indices.dim() > 1:  # slices: rows [B, T]
+            batch = batch.reshape(indices.shape)
         if extras:
             device = batch.device
             batch.set(self.index_key, indices.to(device))
-            if "weight" in extras:
-                batch.set(self.weight_key, extras["weight"].to(device))
+            for name, value in extras.items():  # "weight" goes to weight_key, other extras under their own key
+                batch.set(self.weight_key if name == "weight" else name, value.to(device))
         return batch
 
     def update_priority(self, index: torch.Tensor, priority: torch.Tensor) -> None:

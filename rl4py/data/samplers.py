@@ -24,7 +24,14 @@ MULTINOMIAL_MAX_CAPACITY = 1 << 16
 
 @runtime_checkable
 class Sampler(Protocol):
-    """What a :class:`~rl4py.data.ReplayBuffer` needs from a sampler."""
+    """What a :class:`~rl4py.data.ReplayBuffer` needs from a sampler.
+
+    ``sample`` may return 2-D ``indices`` ``[B, T]`` (the batch is then ``TensorDict[B, T]``); the
+    extras ``"weight"`` go to the buffer's ``weight_key``, others under their own key. Two optional
+    hooks, called by the buffer when a sampler defines them (:class:`~rl4py.data.SliceSampler` does):
+    ``bind_storage(storage)`` before ``reset`` (read access to the stored entries) and
+    ``prepare_batch(td) -> td`` at each ``extend`` before the write (layout checks and reordering).
+    """
 
     def reset(self, capacity: int) -> None:
         """Forgets every item and prepares for a storage of ``capacity`` rows."""

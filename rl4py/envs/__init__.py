@@ -11,14 +11,17 @@ from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
+from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping
 from rl4py.envs.vector_env import NativeVectorEnv
 from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, ObservationNorm, RewardClip, find_wrapper
 
 __all__ = [
     "CORRIDOR_LAYOUT",
+    "EXTRINSIC_REWARD",
     "NATIVE_ENVS",
     "Acrobot",
     "CartPole",
+    "CountBonus",
     "EnvBase",
     "EnvStep",
     "EnvWrapper",
@@ -31,6 +34,7 @@ __all__ = [
     "NativeVectorEnv",
     "ObservationNorm",
     "Pendulum",
+    "PotentialShaping",
     "RewardClip",
     "check_finite",
     "check_masked_action",

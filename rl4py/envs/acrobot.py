@@ -191,3 +191,21 @@ class Acrobot(EnvBase):
         self.state = state["state"].to(self.device, self.dtype).clone()
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
+
+    def render(self, index: int | None = None, size: int = 500) -> torch.Tensor:
+        """Draws the current state as gymnasium's ``Acrobot-v1`` does (``rgb_array``), without pygame.
+
+        Args:
+            index: ``None`` draws every sub-env; an int draws only that sub-env.
+            size: image width and height in pixels (gymnasium's 500).
+
+        Returns:
+            ``[B, size, size, 3]`` uint8, or ``[size, size, 3]`` for one ``index``, on the env's device.
+        """
+        from rl4py.envs.rendering import draw_acrobot  # kept local: the renderer is optional to the dynamics
+
+        if index is None:
+            return draw_acrobot(self.state, size, self.link_length_1)
+        if not -self.num_envs <= index < self.num_envs:
+            raise IndexError(f"Acrobot: render index {index} is out of range for num_envs={self.num_envs}")
+        return draw_acrobot(self.state[index].unsqueeze(0), size, self.link_length_1)[0]

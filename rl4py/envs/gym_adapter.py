@@ -398,6 +398,37 @@ class GymEnv(EnvBase):
             root[finished] = self._info_mask(reset_info or {}, finished, "reset")
         return nxt, root
 
+    def render(self, index: int | None = None) -> torch.Tensor:
+        """The sub-envs' current frames from gymnasium's ``render()``, for
+        :func:`~rl4py.loggers.record_episode` (make the env with ``render_mode="rgb_array"``:
+        ``GymEnv("CartPole-v1", render_mode="rgb_array")``, ``make_env(..., render_mode="rgb_array")``).
+
+        Args:
+            index: ``None`` draws every sub-env; an int only that one.
+
+        Returns:
+            ``[B, H, W, 3]`` uint8, or ``[H, W, 3]`` for one ``index`` (CPU).
+
+        Raises:
+            TypeError: the env was not made with ``render_mode="rgb_array"``.
+            IndexError: ``index`` is out of range.
+        """
+        mode = getattr(self.env, "render_mode", None)
+        if mode != "rgb_array":
+            raise TypeError(
+                f"{self.name}: render() needs render_mode='rgb_array' (pass it when making the env, e.g. "
+                f"GymEnv(id, render_mode='rgb_array')), got render_mode={mode!r}"
+            )
+        if index is not None and not -self.num_envs <= index < self.num_envs:
+            raise IndexError(f"{self.name}: render index {index} is out of range for num_envs={self.num_envs}")
+        envs = getattr(self.env, "envs", None)  # SyncVectorEnv: draw only the sub-env asked for
+        if index is not None and envs is not None:
+            return torch.from_numpy(np.ascontiguousarray(envs[index].render()))
+        frames = self.env.render()
+        if index is not None:
+            return torch.from_numpy(np.ascontiguousarray(frames[index]))
+        return torch.from_numpy(np.stack([np.asarray(frame) for frame in frames]))
+
     def close(self) -> None:
         self.env.close()
 

@@ -88,6 +88,26 @@ class _MountainCarBase(EnvBase):
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
 
+    def render(self, index: int | None = None, width: int = 600, height: int = 400) -> torch.Tensor:
+        """Draws the current state as gymnasium's mountain cars do (``rgb_array``), without pygame.
+
+        Args:
+            index: ``None`` draws every sub-env; an int draws only that sub-env.
+            width, height: image size in pixels (gymnasium's 600x400).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8, or ``[height, width, 3]`` for one ``index``, on the env's device.
+        """
+        from rl4py.envs.rendering import draw_mountain_car  # kept local: the renderer is optional to the dynamics
+
+        position = self.state[:, 0]
+        if index is not None:
+            if not -self.num_envs <= index < self.num_envs:
+                raise IndexError(f"{self.name}: render index {index} is out of range for num_envs={self.num_envs}")
+            position = position[index].unsqueeze(0)
+        frames = draw_mountain_car(position, self.goal_position, MIN_POSITION, MAX_POSITION, width, height)
+        return frames if index is None else frames[0]
+
 
 class MountainCar(_MountainCarBase):
     """Mountain car with three discrete pushes, any number of sub-envs, as tensor ops on any device.

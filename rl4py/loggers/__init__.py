@@ -1,7 +1,8 @@
-"""Loggers (print, no-op, composite, TensorBoard, JSON Lines), ``log_stats``, and episode videos (GIF/MP4).
+"""Loggers (print, no-op, composite, TensorBoard, JSON Lines), ``log_stats``, the metric names
+(:mod:`rl4py.loggers.names`), and episode videos (GIF/MP4).
 
-Only this package's own modules, ``rl4py.keys``, torch, tensordict, numpy and (lazily) tensorboard,
-Pillow and imageio-ffmpeg are imported: no Lightning.
+Importing this package imports only its own modules, ``rl4py.keys``, torch, tensordict and numpy;
+Lightning (under :class:`TensorBoardWriter`), Pillow and imageio-ffmpeg are imported on first use.
 """
 
 from rl4py.loggers.base import CompositeLogger, Logger, NoopLogger, Scalar, log_stats

@@ -1,4 +1,4 @@
-"""A plain-loop logger writing TensorBoard event files through ``torch.utils.tensorboard.SummaryWriter``."""
+"""A plain-loop adapter over Lightning's ``lightning.fabric.loggers.TensorBoardLogger``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rl4py.loggers.base import (
 )
 
 if TYPE_CHECKING:
+    from lightning.fabric.loggers import TensorBoardLogger
     from torch.utils.tensorboard import SummaryWriter
 
 __all__ = ["TensorBoardWriter"]
@@ -27,17 +28,15 @@ __all__ = ["TensorBoardWriter"]
 class TensorBoardWriter(Logger):
     """Writes scalars, text and histograms to TensorBoard event files in ``log_dir`` from a plain loop.
 
-    Not Lightning's ``lightning.pytorch.loggers.TensorBoardLogger``: that one is what a
-    ``LightningModule`` run configures (the recipes' YAML files); this one is for your own loop.
-
-    View them with ``tensorboard --logdir runs/``; every run in its own folder under ``runs/``
-    overlays in one dashboard. :meth:`log_scalars` writes each value as an ordinary scalar
-    (``add_scalar``), not with ``SummaryWriter.add_scalars``, which would make one sub-run folder per
-    key. The underlying writer is :attr:`writer`, for anything else TensorBoard shows (images,
-    graphs, hyper-parameters).
+    An rl4py :class:`Logger` over Lightning's ``lightning.fabric.loggers.TensorBoardLogger``
+    (:attr:`tensorboard`): scalars go through its ``log_metrics`` (one ``add_scalar`` each, so no
+    sub-run folders), text and histograms through its ``SummaryWriter`` (:attr:`writer`), which
+    Lightning's logger does not wrap. The events land in ``log_dir`` itself (no
+    ``lightning_logs/version_N`` folders); like every Lightning logger it writes on rank 0 only.
+    View them with ``tensorboard --logdir runs/``.
 
     Args:
-        log_dir: the run folder (created if missing).
+        log_dir: the run folder (created on the first write).
         flush_secs: how often the writer flushes to disk in the background.
         max_queue: events buffered before a write.
         **writer_kwargs: further ``SummaryWriter`` arguments (``filename_suffix``, ...).
@@ -50,29 +49,30 @@ class TensorBoardWriter(Logger):
         max_queue: int = 10,
         **writer_kwargs: Any,
     ) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as error:  # tensorboard is a core dependency; a broken install lands here
-            raise ImportError("TensorBoardWriter needs the tensorboard package: pip install tensorboard") from error
+        from lightning.fabric.loggers import TensorBoardLogger  # lazily: importing Lightning takes seconds
+
         self.log_dir = Path(log_dir)
-        self.writer: SummaryWriter = SummaryWriter(
-            log_dir=str(self.log_dir), flush_secs=flush_secs, max_queue=max_queue, **writer_kwargs
+        # name="" and version="": log_dir is the run folder, as the caller gave it
+        self.tensorboard: TensorBoardLogger = TensorBoardLogger(
+            self.log_dir, name="", version="", flush_secs=flush_secs, max_queue=max_queue, **writer_kwargs
         )
         self._closed = False
 
+    @property
+    def writer(self) -> SummaryWriter:
+        """The underlying ``SummaryWriter``, for anything else TensorBoard shows (images, graphs)."""
+        return self.tensorboard.experiment
+
     def log_scalar(self, key: str, value: Scalar, step: int) -> None:
-        """Writes a scalar (``add_scalar``)."""
-        key = self._check(key)
-        self.writer.add_scalar(key, to_float("TensorBoardWriter", key, value), check_step("TensorBoardWriter", step))
+        """Writes a scalar."""
+        self.log_scalars({key: value}, step)
 
     def log_scalars(self, values: Mapping[str, Scalar], step: int) -> None:
         """Writes each value as its own scalar."""
         if not isinstance(values, Mapping):
             raise TypeError(f"TensorBoardWriter.log_scalars: values must be a mapping, got {type(values).__name__}")
-        step = check_step("TensorBoardWriter", step)
-        for key, value in values.items():
-            key = self._check(key)
-            self.writer.add_scalar(key, to_float("TensorBoardWriter", key, value), step)
+        floats = {self._check(key): to_float("TensorBoardWriter", key, value) for key, value in values.items()}
+        self.tensorboard.log_metrics(floats, step=check_step("TensorBoardWriter", step))
 
     def log_text(self, key: str, text: str, step: int) -> None:
         """Writes text (``add_text``; TensorBoard renders it as markdown)."""
@@ -88,12 +88,12 @@ class TensorBoardWriter(Logger):
     def flush(self) -> None:
         """Writes pending events to disk."""
         if not self._closed:
-            self.writer.flush()
+            self.tensorboard.save()
 
     def close(self) -> None:
         """Flushes and closes the event file."""
         if not self._closed:
-            self.writer.close()
+            self.tensorboard.finalize("success")
             self._closed = True
 
     def _check(self, key: str) -> str:

@@ -1,8 +1,10 @@
 """Recording episodes of a rendering env and writing them as GIF or MP4.
 
 :func:`record_episode` works with any rl4py env that has a ``render(index=...)`` method returning
-one ``uint8`` ``[H, W, 3]`` image (the native :class:`~rl4py.envs.CartPole` and
-:class:`~rl4py.envs.GridWorld`, and wrappers around them). :func:`write_gif` uses Pillow, which
+one ``uint8`` ``[H, W, 3]`` image: the native :class:`~rl4py.envs.CartPole`, :class:`~rl4py.envs.Acrobot`,
+:class:`~rl4py.envs.MountainCar`, :class:`~rl4py.envs.MountainCarContinuous` and
+:class:`~rl4py.envs.GridWorld`, a :class:`~rl4py.envs.GymEnv` made with ``render_mode="rgb_array"``,
+and wrappers around them. :func:`write_gif` uses Pillow, which
 every install has (tensorboard depends on it); :func:`write_mp4` uses ``imageio-ffmpeg``, an
 optional dependency that ships its own ffmpeg binary.
 """
@@ -105,7 +107,7 @@ def record_episode(
 
     Args:
         env: a batched rl4py env with ``reset``, ``step_and_reset`` and ``render(index=...)``
-            returning ``[H, W, 3]`` uint8 (the native ``CartPole`` and ``GridWorld``).
+            returning ``[H, W, 3]`` uint8 (see the module docstring).
         policy: TensorDict module reading the root TensorDict and writing ``"action"``, or
             ``None`` for uniformly random actions (``env.rand_action()``).
         max_steps: the most steps (and frames) recorded.
@@ -127,7 +129,8 @@ def record_episode(
     if not callable(render):
         raise TypeError(
             f"record_episode: {_env_name(env)} has no render() method; recording needs an env that draws "
-            "itself (rl4py's CartPole and GridWorld do; a GymEnv does not)"
+            "itself (rl4py's CartPole, Acrobot, MountainCar and GridWorld do; a GymEnv made with "
+            "render_mode='rgb_array' does)"
         )
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"record_episode: max_steps must be a positive int, got {max_steps!r}")

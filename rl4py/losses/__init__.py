@@ -5,6 +5,15 @@ from rl4py.losses import functional
 from rl4py.losses.actor_critic import ActorCriticLoss
 from rl4py.losses.common import LossModule, total_loss
 from rl4py.losses.dqn import DQNLoss
+from rl4py.losses.dreamer import (
+    BarlowTwinsLoss,
+    DecoderLoss,
+    DreamerActorLoss,
+    DreamerValueLoss,
+    DreamerWorldModelLoss,
+    InfoNCELoss,
+    RepresentationLoss,
+)
 from rl4py.losses.imitation import (
     BCLoss,
     PolicyDistillationLoss,
@@ -21,6 +30,13 @@ from rl4py.losses.target import polyak_update
 __all__ = [
     "ActorCriticLoss",
     "BCLoss",
+    "BarlowTwinsLoss",
+    "DecoderLoss",
+    "DreamerActorLoss",
+    "DreamerValueLoss",
+    "DreamerWorldModelLoss",
+    "InfoNCELoss",
+    "RepresentationLoss",
     "DQNLoss",
     "LossModule",
     "PPOLoss",

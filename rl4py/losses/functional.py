@@ -9,6 +9,9 @@ __all__ = ["clipped_surrogate", "clipped_value_loss", "explained_variance", "nor
 
 def _same_shape(owner: str, **tensors: torch.Tensor) -> None:
     """Raises ``ValueError`` unless every tensor has the first one's shape (no silent broadcasting)."""
+    first, *rest = tensors.values()
+    if all(t.shape == first.shape for t in rest):
+        return
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
@@ -46,7 +49,13 @@ def clipped_surrogate(
         ValueError: the shapes differ (``[N]`` against ``[N, 1]`` would broadcast to ``[N, N]``).
     """
     _same_shape("clipped_surrogate", log_ratio=log_ratio, advantage=advantage)
-    ratio = log_ratio.exp()
+    return _clipped_surrogate_of_ratio(log_ratio.exp(), advantage, clip_epsilon, dual_clip)
+
+
+def _clipped_surrogate_of_ratio(
+    ratio: torch.Tensor, advantage: torch.Tensor, clip_epsilon: float, dual_clip: float | None
+) -> torch.Tensor:
+    """:func:`clipped_surrogate` given ``r`` itself (a caller reusing it saves an ``exp``)."""
     objective = torch.min(ratio * advantage, ratio.clamp(1.0 - clip_epsilon, 1.0 + clip_epsilon) * advantage)
     if dual_clip is not None:
         objective = torch.where(advantage < 0, torch.max(objective, dual_clip * advantage), objective)

@@ -1,6 +1,6 @@
 """Networks, distributions and policy modules."""
 
-from rl4py.modules.activations import ACTIVATIONS, Tanh, activation_class, fast_tanh
+from rl4py.modules.activations import ACTIVATIONS, SigmoidTanh, Tanh, activation_class, fast_tanh
 from rl4py.modules.actor_critic import make_actor_critic, make_discrete_actor_critic
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.attention import AttentionPooling, PointerNetwork, TargetAttention, TransformerEncoder
@@ -29,6 +29,8 @@ from rl4py.modules.recurrent_actor import (
     StoredStateValue,
     make_recurrent_actor_critic,
 )
+from rl4py.modules.rssm import RSSM, RSSM_PRESETS, RSSMSize, RSSMState
+from rl4py.modules.twohot import TwoHot, symexp, symlog
 from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "MultiCategorical",
     "ProbabilisticActor",
     "ACTIVATIONS",
+    "SigmoidTanh",
     "Tanh",
     "activation_class",
     "fast_tanh",
@@ -77,4 +80,11 @@ __all__ = [
     "make_discrete_actor_critic",
     "orthogonal_init_",
     "predict",
+    "RSSM",
+    "RSSM_PRESETS",
+    "RSSMSize",
+    "RSSMState",
+    "TwoHot",
+    "symexp",
+    "symlog",
 ]

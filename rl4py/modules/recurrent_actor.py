@@ -137,8 +137,8 @@ class RecurrentActor(ProbabilisticActor):
         in_key: the observation entry.
         state_name: the state lives under ``("recurrent_state", state_name)``.
         is_init_key: the episode-start flag.
-        dist_keys, distribution_class, distribution_kwargs, dist_in_keys, action_key, log_prob_key,
-            return_log_prob: as :class:`~rl4py.modules.ProbabilisticActor`.
+        dist_keys, distribution_class, distribution_kwargs, dist_in_keys, action_key, log_prob_key, return_log_prob: as
+            :class:`~rl4py.modules.ProbabilisticActor`.
 
     Examples:
         >>> from rl4py.modules.recurrent import LSTMCore

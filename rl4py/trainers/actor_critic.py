@@ -25,7 +25,7 @@ from rl4py.losses.common import LossModule
 from rl4py.modules.activations import activation_class
 from rl4py.modules.actor_critic import make_actor_critic
 from rl4py.trainers.config import TrainConfig, _at_least, check_range
-from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, Progress, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 from rl4py.values.base import VALUE_ESTIMATORS, ValueEstimator
 
@@ -253,7 +253,8 @@ def run_actor_critic(
     modules: dict[str, nn.Module],
     learning_rate: Callable[[int], float] | None = None,
     after_update: Callable[[], None] | None = None,
-    progress: Callable[[dict], None] | None = None,
+    on_update: Callable[[TensorDictBase, int], object] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
     keep_time: bool = False,
     chunk_length: int | None = None,
@@ -271,7 +272,10 @@ def run_actor_critic(
         learning_rate: the learning rate for a rollout given the frames collected before it
             (``None``: constant ``config.lr``).
         after_update: called after each update (IMPALA moves its behaviour policy).
-        progress, progress_every: the progress callback and its period in iterations.
+        on_update: called after each update with its stats and the env frames so far (for example
+            :meth:`rl4py.diagnostics.TrainingHealth.update`).
+        progress, progress_every: where to report progress (a callable, an rl4py or a Lightning logger:
+            see :class:`~rl4py.trainers.ProgressReporter`) and the period in iterations.
         keep_time, chunk_length: sequence minibatches for recurrent policies.
     """
     config.check_minibatches(env.num_envs, owner, (chunk_length or config.rollout_length) if keep_time else 1)
@@ -303,7 +307,12 @@ def run_actor_critic(
         updates += config.epochs * config.num_minibatches
         if after_update is not None:
             after_update()
-        reporter.maybe_report(iteration, collector.frames, tracker.mean_return, stats)
+        if on_update is not None:
+            on_update(stats, collector.frames)
+        reporter.maybe_report(
+            iteration, collector.frames, tracker, stats, learning_rate=optimizer.param_groups[0]["lr"]
+        )
+    reporter.finish()
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,

@@ -36,7 +36,7 @@ from rl4py.modules.activations import activation_class
 from rl4py.modules.actor_critic import make_actor_critic
 from rl4py.trainers.config import TrainConfig, _at_least, check_range
 from rl4py.trainers.evaluation import evaluate_policy
-from rl4py.trainers.tracking import ProgressReporter, TrainResult
+from rl4py.trainers.tracking import Progress, ProgressReporter, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
 
 __all__ = ["BCConfig", "BCParts", "bc_update", "build_bc", "collect_demonstrations", "train_bc"]
@@ -216,7 +216,7 @@ def train_bc(
     observation_space: gym.Space | None = None,
     action_space: gym.Space | None = None,
     eval_episodes: int = 0,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
 ) -> TrainResult:
     """Trains a student policy by behaviour cloning (``dataset``) or distillation (``teacher``).
@@ -232,7 +232,8 @@ def train_bc(
         eval_episodes: after training, the student's greedy return is measured on ``env`` over
             this many sub-envs' episodes (``env.num_envs`` at a time) and reported as
             ``mean_return``; ``target_return`` then sets ``solved``.
-        progress, progress_every: called every ``progress_every`` updates with the measurements.
+        progress, progress_every: where to report every ``progress_every`` updates (a callable, an rl4py
+            or a Lightning logger: see :class:`~rl4py.trainers.ProgressReporter`).
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult` with modules ``student`` (also ``actor``) and, with a
@@ -284,6 +285,7 @@ def train_bc(
             updates += config.epochs * _minibatches(rollout, config)
             frames = collector.frames
             reporter.maybe_report(iterations, frames, float("nan"), stats)
+    reporter.finish()
     mean_return = float("nan")
     if eval_episodes:
         runs = -(-eval_episodes // env.num_envs)

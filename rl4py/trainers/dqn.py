@@ -25,7 +25,7 @@ from rl4py.losses.target import polyak_update
 from rl4py.modules.activations import activation_class
 from rl4py.modules.qvalue import EpsilonGreedy, QValueActor, make_q_network
 from rl4py.trainers.config import TrainConfig, _at_least, check_range
-from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
+from rl4py.trainers.tracking import EpisodeTracker, Progress, ProgressReporter, TrainResult
 from rl4py.trainers.updates import gradient_step, num_threads
 
 __all__ = ["DQNConfig", "DQNParts", "build_dqn", "dqn_update", "replay_keys", "train_dqn"]
@@ -277,7 +277,7 @@ def make_dqn_optimizer(parts: DQNParts, config: DQNConfig) -> torch.optim.Optimi
 def train_dqn(
     env: EnvBase,
     config: DQNConfig | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 50,
     *,
     q_network: QValueActor | None = None,
@@ -293,9 +293,10 @@ def train_dqn(
         env: a batched env with a flat ``Box`` observation and a ``Discrete`` action space
             (its ``num_envs`` is used; ``config.num_envs`` is not).
         config: hyperparameters (the book's defaults if ``None``).
-        progress: called every ``progress_every`` iterations with a dict of ``frames``,
-            ``seconds``, ``steps_per_second``, ``updates``, ``epsilon``, ``mean_return`` and the
-            last update's loss diagnostics.
+        progress: where to report every ``progress_every`` iterations: a callable gets a record of
+            ``frames``, ``seconds``, ``steps_per_second``, ``updates``, ``epsilon``, ``mean_return``,
+            ``max_return``, ``mean_length`` and the last update's loss diagnostics; an rl4py or a
+            Lightning logger gets them as metrics (see :class:`~rl4py.trainers.ProgressReporter`).
         progress_every: iterations between ``progress`` calls.
         q_network, loss: components replacing the built ones (:func:`build_dqn`).
 
@@ -340,8 +341,9 @@ def train_dqn(
         if collector.frames >= config.learning_starts:
             last, updates = dqn_update(parts, buffer, optimizer, config, updates)
         reporter.maybe_report(
-            iteration, collector.frames, tracker.mean_return, last, updates=updates, epsilon=parts.exploration.epsilon
+            iteration, collector.frames, tracker, last, updates=updates, epsilon=parts.exploration.epsilon
         )
+    reporter.finish()
     return TrainResult(
         solved=tracker.solved,
         frames=collector.frames,

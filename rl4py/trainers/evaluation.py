@@ -20,6 +20,7 @@ def evaluate_policy(
     max_steps: int = 1000,
     deterministic: bool = True,
     seed: int | None = None,
+    reward_key: str = keys.REWARD,
 ) -> torch.Tensor:
     """Runs one episode in every sub-env of ``env`` and returns the episode returns ``[B]``.
 
@@ -33,12 +34,15 @@ def evaluate_policy(
         max_steps: stop after this many steps even if some episodes are unfinished.
         deterministic: take the policy's mode (``InteractionType.DETERMINISTIC``) instead of sampling.
         seed: seed of the env reset.
+        reward_key: the ``"next"`` entry summed into the return (``"extrinsic_reward"`` gives the task's
+            return under a reward-shaping wrapper, :mod:`rl4py.envs.reward_shaping`).
 
     Returns:
         Returns of the first episode of each sub-env, ``[B]`` float32.
 
     Raises:
         RuntimeError: some episode did not end within ``max_steps``.
+        KeyError: the env's steps have no ``("next", reward_key)``.
     """
     root: TensorDictBase = env.reset(seed=seed)
     total = torch.zeros(env.num_envs, device=env.device)
@@ -52,7 +56,11 @@ def evaluate_policy(
             done = out.next[keys.DONE]
             if carried is not None:
                 carried.advance(td, done)
-            total += out.next[keys.REWARD].squeeze(-1) * running
+            if reward_key not in out.next:
+                raise KeyError(
+                    f"evaluate_policy: the env's steps have no ('next', {reward_key!r}); they have {list(out.next)}"
+                )
+            total += out.next[reward_key].squeeze(-1) * running
             running &= ~done.squeeze(-1)
             if not bool(running.any()):
                 return total

@@ -9,7 +9,6 @@ import copy
 import functools
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -28,7 +27,7 @@ from rl4py.trainers.actor_critic import (
     wire_value_estimator,
 )
 from rl4py.trainers.config import _at_least, check_range
-from rl4py.trainers.tracking import TrainResult
+from rl4py.trainers.tracking import Progress, TrainResult
 from rl4py.values.base import ValueEstimator
 from rl4py.values.upgo import UPGO
 from rl4py.values.vtrace import VTrace
@@ -192,7 +191,7 @@ class BehaviourLag:
 def train_impala(
     env: EnvBase,
     config: ImpalaConfig | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
     *,
     actor: nn.Module | None = None,
@@ -211,7 +210,8 @@ def train_impala(
     Args:
         env: a batched env with a flat ``Box`` observation (any action space ``make_actor_critic`` supports).
         config: hyperparameters.
-        progress: called every ``progress_every`` iterations with a dict of measurements.
+        progress: where to report every ``progress_every`` iterations (a callable, an rl4py or a Lightning
+            logger: see :class:`~rl4py.trainers.ProgressReporter`).
         progress_every: iterations between ``progress`` calls.
         actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_impala`).
 

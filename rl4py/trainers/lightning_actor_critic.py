@@ -12,6 +12,7 @@ from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.envs.base import EnvBase
+from rl4py.loggers.names import LEARNING_RATE
 from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update, make_optimizer
 from rl4py.trainers.lightning_base import RolloutModule
 
@@ -51,6 +52,10 @@ class ActorCriticModule(RolloutModule):
         self._shuffle = torch.Generator().manual_seed(self.rank_seed)
 
     @property
+    def optimizer_steps_per_rollout(self) -> int:
+        return self.config.epochs * self.config.num_minibatches
+
+    @property
     def chunk_length(self) -> int | None:
         """Truncated-BPTT chunk length (recurrent modules)."""
         return None
@@ -78,7 +83,10 @@ class ActorCriticModule(RolloutModule):
         stats = self.update(rollout)
         self.after_update()
         frames = self.collector.frames_per_rollout * self.trainer.world_size
-        self.log_metrics(stats, {"charts/SPS": frames / (time.perf_counter() - start)})
+        self.log_metrics(
+            stats,
+            {"charts/SPS": frames / (time.perf_counter() - start), LEARNING_RATE: optimizer.param_groups[0]["lr"]},
+        )
         self.stop_if_done()
 
     def update(self, rollout: TensorDictBase) -> TensorDictBase:
@@ -90,7 +98,7 @@ class ActorCriticModule(RolloutModule):
             self.optimizers(),
             self.config,
             self._shuffle,
-            backward=self.manual_backward,
+            backward=self.backward_pass,
             keep_time=self.keep_time,
             chunk_length=self.chunk_length,
         )

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
+import math
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.plugins.precision import Precision as pl_precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from tensordict import TensorDictBase
+from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import MaxMetric, MeanMetric
 
@@ -23,11 +29,60 @@ from rl4py.collectors.sync import SyncCollector, finished_episodes
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
-from rl4py.envs.wrappers import ObservationNorm
+from rl4py.envs.wrappers import ObservationNorm, find_wrapper
+from rl4py.loggers.names import EPISODIC_LENGTH, stat_key
 from rl4py.modules.policy import predict
 from rl4py.trainers.config import TrainConfig, as_config
+from rl4py.trainers.evaluation import evaluate_policy
 
-__all__ = ["RolloutDataset", "RolloutModule", "load_checkpoint"]
+__all__ = ["NormalizeObservation", "Progress", "RolloutDataset", "RolloutModule", "load_checkpoint"]
+
+# the modules' val/test loaders are empty inside fit on purpose (see RolloutModule._evaluation_loader)
+warnings.filterwarnings("ignore", message="Total length of `list` across ranks is zero")
+
+
+class Progress(NamedTuple):
+    """Where a run stands, in the unit a progress bar shows."""
+
+    done: int
+    """Units done (env steps of all ranks, or dataset passes)."""
+    total: int | None
+    """Units when the run ends (``None``: unknown)."""
+    unit: str
+    """What is counted: ``"env steps"`` or ``"passes"``."""
+
+
+class NormalizeObservation(nn.Module):
+    """:class:`~rl4py.envs.ObservationNorm`'s normalization with frozen statistics, as a module:
+    ``clip((obs - mean) / sqrt(var + eps), -clip, clip)`` computed in float64 as the wrapper does,
+    returned in the observation's dtype. Exports (``observation_transform=``) bake it in.
+
+    Args:
+        mean, var: ``[*obs_shape]`` running statistics.
+        clip: the clip value.
+        epsilon: added to the variance.
+    """
+
+    def __init__(self, mean: torch.Tensor, var: torch.Tensor, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        super().__init__()
+        if mean.shape != var.shape:
+            raise ValueError(f"NormalizeObservation: mean {tuple(mean.shape)} and var {tuple(var.shape)} differ")
+        self.register_buffer("mean", mean.detach().to(torch.float64).clone())
+        self.register_buffer("std", torch.sqrt(var.detach().to(torch.float64) + epsilon))
+        self.clip = float(clip)
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        out = (observation.to(torch.float64) - self.mean) / self.std
+        return out.clamp(-self.clip, self.clip).to(observation.dtype)
+
+
+def _norm_state(env_state: dict | None) -> dict | None:
+    """The :class:`~rl4py.envs.ObservationNorm` state inside a (wrapped) env's state dict, or ``None``."""
+    while isinstance(env_state, dict):
+        if {"mean", "var", "count"} <= env_state.keys():
+            return env_state
+        env_state = env_state.get("env")
+    return None
 
 
 def _to_cpu(value):
@@ -94,6 +149,14 @@ class RolloutModule(pl.LightningModule, ABC):
     ``load_from_checkpoint`` needs them passed again when they were given."""
     recent_episodes: ClassVar[int] = 20
     """Episodes in :attr:`mean_recent_return` (``config.window`` when the config has one)."""
+    evaluation_episodes: int = 16
+    """Episodes (one per sub-env) of ``trainer.validate`` / ``trainer.test`` (settable per instance)."""
+    evaluation_max_steps: int = 10_000
+    """Step limit of an evaluation episode."""
+    validation_seed: int = 1_000_003
+    """Seed of the validation envs' resets (plus ``1000 * rank``)."""
+    test_seed: int = 2_000_003
+    """Seed of the test envs' resets (plus ``1000 * rank``): other start states than validation's."""
 
     def __init__(
         self,
@@ -119,6 +182,7 @@ class RolloutModule(pl.LightningModule, ABC):
         self.hparams["config"] = dataclasses.asdict(self.config)
         self.episode_return = MeanMetric(nan_strategy="ignore")
         self.max_episode_return = MaxMetric()
+        self.episode_length = MeanMetric(nan_strategy="ignore")
         self.env_frames = 0
         self.training_steps = 0
         self.base_seed: int | None = None
@@ -126,6 +190,8 @@ class RolloutModule(pl.LightningModule, ABC):
         self.built = False
         self._recent: list[float] = []
         self.last_returns = torch.zeros(0)
+        self._observation_stats: dict | None = None  # rank 0's, from a checkpoint loaded without a Trainer
+        self._plain_backward = False  # set per fit in on_train_start
 
     # ----------------------------------------------------------------- build
     @abstractmethod
@@ -195,6 +261,27 @@ class RolloutModule(pl.LightningModule, ABC):
         """Steps per sub-env per rollout (the config's ``rollout_length``)."""
         return int(self.config.rollout_length)
 
+    @property
+    def optimizer_steps_per_rollout(self) -> int | None:
+        """Optimizer steps (the Trainer's ``global_step`` unit) per training step, when fixed (``None``: varies)."""
+        return None
+
+    def progress(self) -> Progress:
+        """Env steps of all ranks so far and when the run ends: ``config.total_frames`` rounded up to
+        whole rollouts, or fewer when the Trainer's ``max_steps`` (optimizer steps) ends it first.
+        :class:`~rl4py.trainers.lightning_callbacks.EnvStepProgressBar` shows it."""
+        done = self.global_env_frames
+        if self.collector is None:
+            return Progress(done, None, "env steps")
+        per_rollout = self.collector.frames_per_rollout * (self.trainer.world_size if self.attached else 1)
+        total = math.ceil(self.config.total_frames / per_rollout) * per_rollout
+        steps = self.optimizer_steps_per_rollout
+        max_steps = self.trainer.max_steps if self.attached else -1
+        if steps and max_steps is not None and max_steps >= 0:
+            rollouts_left = max(0, math.ceil((max_steps - self.trainer.global_step) / steps))
+            total = min(total, done + rollouts_left * per_rollout)
+        return Progress(done, max(total, done), "env steps")
+
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
         if self.collector is None:
@@ -218,13 +305,14 @@ class RolloutModule(pl.LightningModule, ABC):
 
     def record_episodes(self, rollout: TensorDictBase) -> None:
         """Adds the episodes that ended in ``rollout`` to the metrics and the recent returns."""
-        returns, _ = finished_episodes(rollout)
+        returns, lengths = finished_episodes(rollout)
         self.last_returns = returns  # this rank's episodes of this step (for callbacks)
         window = getattr(self.config, "window", self.recent_episodes)
         self._recent = (self._recent + returns.tolist())[-window:]
         # every rank calls compute() when logging: the metrics reduce over all ranks' episodes
         self.episode_return.update(returns)
         self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
+        self.episode_length.update(lengths.float())
 
     @property
     def global_env_frames(self) -> int:
@@ -234,42 +322,187 @@ class RolloutModule(pl.LightningModule, ABC):
 
     # --------------------------------------------------------------- logging
     def should_log(self) -> bool:
-        """Whether this training step logs: every ``log_every_n_steps`` training steps of the Trainer.
-
-        ``self.log`` costs milliseconds per call on CPU; logging only on these steps removes that
-        cost from the others.
-        """
+        """Whether this training step logs: every ``log_every_n_steps`` training steps (rollouts) of
+        the Trainer (``rl4py fit`` sets 1)."""
         every = self.trainer.log_every_n_steps
         return every > 0 and self.training_steps % every == 0
 
     def log_metrics(self, stats: TensorDictBase | None, extra: dict[str, float] | None = None) -> None:
-        """On logging steps: the update's ``losses/*``, the episode metrics, env steps and ``extra``.
+        """On logging steps: the update's ``losses/*``, the episode metrics, env steps and ``extra``
+        (see :meth:`publish_metrics`: the loggers' x-axis is env steps).
 
         Every rank reaches this on the same steps, so the metrics' ``compute()`` (a collective under
         DDP) is called in lockstep.
         """
         if not self.should_log():
             return
-        batch = self.collector.frames_per_rollout if self.collector is not None else 1
-        log = self._log_fn(batch)
-        if stats is not None:
-            for key, value in stats.items():
-                log(f"losses/{key}", value)
+        metrics: dict[str, float] = {}
+        if stats is not None and len(stats.keys()):
+            names = list(stats.keys())
+            values = torch.stack([stats.get(name).detach().float().reshape(()) for name in names]).tolist()
+            metrics.update({stat_key(name): value for name, value in zip(names, values)})
         episode_return, max_return = self.episode_return.compute(), self.max_episode_return.compute()
-        self.episode_return.reset()
-        self.max_episode_return.reset()
+        episode_length = self.episode_length.compute()
+        for metric in (self.episode_return, self.max_episode_return, self.episode_length):
+            metric.reset()
         if torch.isfinite(max_return):  # some rank finished an episode
-            log("charts/episodic_return", episode_return, prog_bar=True)
-            log("charts/max_episodic_return", max_return)
-        log("charts/env_steps", float(self.global_env_frames), prog_bar=True)
-        for key, value in (extra or {}).items():
-            log(key, value)
+            metrics["charts/episodic_return"] = float(episode_return)
+            metrics["charts/max_episodic_return"] = float(max_return)
+            metrics[EPISODIC_LENGTH] = float(episode_length)
+        metrics["charts/env_steps"] = float(self.global_env_frames)
+        metrics.update({key: float(value) for key, value in (extra or {}).items()})
+        self.publish_metrics(metrics, prog_bar=("charts/episodic_return", "charts/env_steps"))
 
-    def _log_fn(self, batch_size: int) -> Callable[..., None]:
-        def log(name: str, value: Any, prog_bar: bool = False) -> None:
-            self.log(name, value, on_step=True, on_epoch=False, batch_size=batch_size, prog_bar=prog_bar)
+    def publish_metrics(
+        self, metrics: dict[str, float], step: int | None = None, prog_bar: tuple[str, ...] = ()
+    ) -> None:
+        """Writes ``metrics`` to every logger at x = ``step`` (default: env steps of all ranks) and
+        puts them in ``trainer.callback_metrics`` (``ModelCheckpoint(monitor=...)``, ``EarlyStopping``)
+        and, for ``prog_bar`` keys, ``trainer.progress_bar_metrics``.
 
-        return log
+        The loggers are called directly rather than through ``self.log``, whose x-axis is Lightning's
+        batch counter and which costs ~0.3 ms per metric on CPU; the values must already be reduced
+        across ranks (the loggers write on rank 0 only).
+        """
+        step = self.global_env_frames if step is None else int(step)
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
+        tensors = {key: torch.tensor(value, dtype=torch.float64) for key, value in metrics.items()}
+        self.trainer.callback_metrics.update(tensors)
+        self.trainer.logged_metrics.update(tensors)
+        self.trainer.progress_bar_metrics.update({key: metrics[key] for key in prog_bar if key in metrics})
+
+    def on_train_start(self) -> None:
+        self._plain_backward = not self._lightning_backward_needed()
+
+    def backward_pass(self, loss: torch.Tensor) -> None:
+        """The update bodies' backward (``backward=``): ``manual_backward``, or ``loss.backward()``
+        where that is the same thing (see :meth:`_lightning_backward_needed`)."""
+        if self._plain_backward:
+            loss.backward()
+        else:
+            self.manual_backward(loss)
+
+    def _lightning_backward_needed(self) -> bool:
+        """Whether the backward pass must go through ``manual_backward``: a strategy or precision
+        that acts on it (DDP, mixed precision), or a backward hook of a callback or this module.
+        Otherwise ``loss.backward()`` does the same without Lightning's ~0.1 ms per call."""
+        trainer = self.trainer
+        if type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not pl_precision:
+            return True
+        hooks = ("on_before_backward", "on_after_backward", "backward")
+        if any(is_overridden(hook, self, pl.LightningModule) for hook in hooks):
+            return True
+        return any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks for hook in hooks[:2])
+
+    # ------------------------------------------------------------ evaluation
+    def observation_statistics(self) -> dict | None:
+        """This rank's :class:`~rl4py.envs.ObservationNorm` state (``mean``, ``var``, ``count``) with
+        ``normalize_observations``: the training env's, or rank 0's from the checkpoint this module
+        was loaded from; ``None`` otherwise."""
+        if not self.normalize_observations:
+            return None
+        if self.collector is not None:
+            return find_wrapper(self.collector.env, ObservationNorm).state_dict()
+        return self._observation_stats
+
+    def observation_transform(self) -> NormalizeObservation | None:
+        """The observation normalization the actor was trained behind (frozen), as a module for
+        ``predict`` / the exports (``observation_transform=``); ``None`` without ``normalize_observations``.
+
+        Raises:
+            ValueError: the module normalizes observations but holds no statistics (not trained, not loaded).
+        """
+        if not self.normalize_observations:
+            return None
+        stats = self.observation_statistics()
+        if stats is None:
+            raise ValueError(
+                f"{type(self).__name__}: normalize_observations is set but no observation statistics are held: "
+                "load the module from a checkpoint (load_checkpoint) or train it first"
+            )
+        return NormalizeObservation(stats["mean"], stats["var"])
+
+    def make_evaluation_env(self, num_envs: int, env: str | None = None, **env_kwargs: Any) -> EnvBase:
+        """Fresh envs for evaluation on this module's device: ``env`` (default the training env, with
+        its ``env_kwargs`` updated by ``env_kwargs``), behind a frozen
+        :class:`~rl4py.envs.ObservationNorm` holding :meth:`observation_statistics` when the module
+        normalizes observations."""
+        kwargs = {**(self.env_kwargs if env is None or env == self.env_name else {}), **env_kwargs}
+        made = make_env(self.env_name if env is None else env, num_envs=num_envs, device=self.device, **kwargs)
+        if not self.normalize_observations:
+            return made
+        norm = ObservationNorm(made)
+        stats = self.observation_statistics()
+        if stats is not None:
+            norm.load_state_dict({**stats, "env": made.state_dict(), "frozen": True})
+        norm.frozen = True
+        return norm
+
+    def evaluate(
+        self,
+        num_episodes: int | None = None,
+        seed: int | None = None,
+        deterministic: bool = True,
+        max_steps: int | None = None,
+    ) -> torch.Tensor:
+        """Returns ``[num_episodes]`` of the actor, one episode per sub-env of fresh envs
+        (:meth:`make_evaluation_env`) reset with ``seed``. Sampling (``deterministic=False``) draws
+        from a forked RNG seeded ``seed``: the training RNG is untouched.
+
+        Raises:
+            RuntimeError: an episode did not end within ``max_steps``.
+        """
+        num_episodes = self.evaluation_episodes if num_episodes is None else num_episodes
+        seed = self.validation_seed if seed is None else seed
+        if num_episodes < 1:
+            raise ValueError(f"{type(self).__name__}.evaluate: num_episodes must be >= 1, got {num_episodes}")
+        env = self.make_evaluation_env(num_episodes)
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(seed)
+                returns = evaluate_policy(
+                    env,
+                    self.actor,
+                    max_steps=self.evaluation_max_steps if max_steps is None else max_steps,
+                    deterministic=deterministic,
+                    seed=seed,
+                )
+        finally:
+            env.close()
+        return returns.float()
+
+    def _evaluation_loader(self) -> DataLoader | list:
+        # one item, one evaluation; inside fit there is none (EvaluationCallback evaluates while training)
+        if self.trainer.state.fn == TrainerFn.FITTING:
+            return []
+        return DataLoader([0], batch_size=None)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._evaluation_loader()
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._evaluation_loader()
+
+    def _evaluation_step(self, prefix: str, seed: int) -> None:
+        returns = self.evaluate(seed=seed + 1000 * self.global_rank)
+        n = returns.numel()
+        self.log(f"{prefix}/mean_return", returns.mean(), batch_size=n, sync_dist=True)
+        self.log(f"{prefix}/std_return", returns.std(unbiased=False), batch_size=n, sync_dist=True)
+        self.log(f"{prefix}/min_return", returns.min(), batch_size=n, sync_dist=True, reduce_fx="min")
+        self.log(f"{prefix}/max_return", returns.max(), batch_size=n, sync_dist=True, reduce_fx="max")
+        self.log(f"{prefix}/episodes", float(n * self.trainer.world_size), batch_size=n)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """``trainer.validate`` / ``rl4py validate``: :attr:`evaluation_episodes` greedy episodes reset
+        with :attr:`validation_seed`; logs ``eval/mean_return``, ``eval/std_return``,
+        ``eval/min_return``, ``eval/max_return`` (reduced over ranks) and ``eval/episodes``."""
+        self._evaluation_step("eval", self.validation_seed)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """``trainer.test`` / ``rl4py test``: as :meth:`validation_step` with :attr:`test_seed`, ``test/*``."""
+        self._evaluation_step("test", self.test_seed)
 
     def stop_if_done(self) -> None:
         """Stops training once the env-step budget ``total_frames`` is spent or the recent mean
@@ -312,6 +545,7 @@ class RolloutModule(pl.LightningModule, ABC):
             "metrics": {
                 "episode_return": dict(self.episode_return.metric_state),
                 "max_episode_return": dict(self.max_episode_return.metric_state),
+                "episode_length": dict(self.episode_length.metric_state),
             },
             "torch_rng": torch.get_rng_state(),
             **self.extra_checkpoint_state(),
@@ -345,6 +579,8 @@ class RolloutModule(pl.LightningModule, ABC):
             # come from rank 0, and no env is built nor any RNG touched (fit(ckpt_path=...) resumes)
             self.env_frames = int(ranks[0]["env_frames"])
             self._recent = list(ranks[0]["recent_returns"])
+            collector = ranks[0].get("collector")
+            self._observation_stats = _norm_state(collector["env"]) if collector is not None else None
             return
         if len(ranks) != self.trainer.world_size:
             raise ValueError(
@@ -382,6 +618,5 @@ def load_checkpoint(path: str, **kwargs: Any) -> RolloutModule:
         raise KeyError(f"load_checkpoint: {path} is not a checkpoint written by an rl4py LightningModule")
     module_path, _, class_name = saved["module"].rpartition(".")
     cls = getattr(importlib.import_module(module_path), class_name)
-    if "weights_only" in inspect.signature(cls.load_from_checkpoint).parameters:  # Lightning >= 2.6
-        kwargs.setdefault("weights_only", True)
+    kwargs.setdefault("weights_only", True)
     return cls.load_from_checkpoint(path, map_location="cpu", **kwargs)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rl4py.envs.base import EnvBase
 from rl4py.trainers.bc import BCConfig, BCParts, bc_update, build_bc, make_bc_optimizer
-from rl4py.trainers.lightning_base import RolloutModule, _identity, load_checkpoint
+from rl4py.trainers.lightning_base import Progress, RolloutModule, _identity, load_checkpoint
 
 __all__ = ["BCModule", "load_demonstrations"]
 
@@ -117,6 +117,11 @@ class BCModule(RolloutModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_bc_optimizer(self.parts, self.config)
 
+    def progress(self) -> Progress:
+        if self.dataset_path is not None:  # behaviour cloning: passes over the dataset
+            return Progress(self.training_steps, self.config.epochs, "passes")
+        return super().progress()
+
     def train_dataloader(self) -> DataLoader:
         if self.demonstrations is None:
             return super().train_dataloader()
@@ -130,7 +135,7 @@ class BCModule(RolloutModule):
             data, _, _ = next(dataloader_iter)
             self.training_steps += 1
             stats = bc_update(
-                self.parts, data, self.optimizers(), self.config, self._shuffle, epochs=1, backward=self.manual_backward
+                self.parts, data, self.optimizers(), self.config, self._shuffle, epochs=1, backward=self.backward_pass
             )
             self.log_metrics(stats)
             if self.training_steps >= self.config.epochs:
@@ -138,7 +143,7 @@ class BCModule(RolloutModule):
             return
         rollout = self.next_rollout(dataloader_iter)
         stats = bc_update(
-            self.parts, rollout, self.optimizers(), self.config, self._shuffle, backward=self.manual_backward
+            self.parts, rollout, self.optimizers(), self.config, self._shuffle, backward=self.backward_pass
         )
         frames = self.collector.frames_per_rollout * self.trainer.world_size
         self.log_metrics(stats, {"charts/SPS": frames / (time.perf_counter() - start)})

@@ -93,7 +93,7 @@ class DQNModule(RolloutModule):
         stats = None
         if self.env_frames >= self.config.learning_starts:
             stats, self.updates = dqn_update(
-                self.parts, self.buffer, self.optimizers(), self.config, self.updates, backward=self.manual_backward
+                self.parts, self.buffer, self.optimizers(), self.config, self.updates, backward=self.backward_pass
             )
         self.log_metrics(stats, {"charts/epsilon": self.parts.exploration.epsilon})
         self.stop_if_done()

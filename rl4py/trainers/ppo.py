@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
+from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.envs.base import EnvBase
@@ -144,6 +145,7 @@ def train_ppo(
     critic: nn.Module | None = None,
     loss: LossFactory | None = None,
     value_estimator: ValueEstimator | None = None,
+    on_update: Callable[[TensorDictBase, int], object] | None = None,
 ) -> TrainResult:
     """Trains a PPO agent on ``env`` (separate actor and critic MLPs unless given).
 
@@ -158,6 +160,8 @@ def train_ppo(
             ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
         progress_every: iterations between ``progress`` calls.
         actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_ppo`).
+        on_update: called after each update with its stats and the env frames so far (a
+            :class:`~rl4py.diagnostics.TrainingHealth`'s ``update``).
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult` with modules ``actor`` and ``critic`` (wall time
@@ -182,6 +186,7 @@ def train_ppo(
         start=start,
         modules={"actor": parts.actor, "critic": parts.critic},
         learning_rate=functools.partial(ppo_learning_rate, config),
+        on_update=on_update,
         progress=progress,
         progress_every=progress_every,
     )

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
 
 import torch
 from tensordict import TensorDictBase
 
 from rl4py.collectors.sync import finished_episodes
+from rl4py.loggers.base import Logger
+from rl4py.loggers.names import progress_metrics, stat_key
 
-__all__ = ["EpisodeTracker", "ProgressReporter", "TrainResult"]
+__all__ = ["EpisodeTracker", "ProgressLine", "ProgressReporter", "TrainResult"]
 
 
 class EpisodeTracker:
-    """Keeps the returns of the last ``window`` finished episodes.
+    """Keeps the returns and lengths of the last ``window`` finished episodes.
 
     Args:
         window: episodes in the running mean.
@@ -29,19 +33,31 @@ class EpisodeTracker:
         self.window = window
         self.target_return = target_return
         self.recent: deque[float] = deque(maxlen=window)
+        self.recent_lengths: deque[int] = deque(maxlen=window)
         self.episodes = 0
 
     def update(self, rollout: TensorDictBase) -> None:
         """Adds the episodes that ended in ``rollout`` (see :func:`rl4py.finished_episodes`)."""
-        returns, _ = finished_episodes(rollout)
+        returns, lengths = finished_episodes(rollout)
         values = returns.tolist()
         self.recent.extend(values)
+        self.recent_lengths.extend(lengths.tolist())
         self.episodes += len(values)
 
     @property
     def mean_return(self) -> float:
         """Mean return of the last ``window`` finished episodes (NaN before the first one)."""
         return sum(self.recent) / len(self.recent) if self.recent else float("nan")
+
+    @property
+    def max_return(self) -> float:
+        """Best return among the last ``window`` finished episodes (NaN before the first one)."""
+        return max(self.recent) if self.recent else float("nan")
+
+    @property
+    def mean_length(self) -> float:
+        """Mean length in env steps of the last ``window`` finished episodes (NaN before the first one)."""
+        return sum(self.recent_lengths) / len(self.recent_lengths) if self.recent_lengths else float("nan")
 
     @property
     def solved(self) -> bool:
@@ -53,50 +69,146 @@ class EpisodeTracker:
         )
 
 
-class ProgressReporter:
-    """Calls ``progress`` every ``every`` iterations with a dict of measurements, and keeps them.
+def _cell(value: float | None, width: int, digits: int = 4) -> str:
+    """``value`` right-aligned in ``width`` columns: ``digits`` significant digits, ``-`` for NaN or missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-".rjust(width)
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 10**digits):
+        return str(int(value)).rjust(width)
+    return f"{value:.{digits}g}".rjust(width)
 
-    Each dict holds ``frames``, ``seconds`` (since ``start``, a ``time.perf_counter()`` value),
-    ``steps_per_second``, the trainer's extra numbers, ``mean_return`` and every field of the
-    last update's stats (as floats). :attr:`history` lists them for the
-    :class:`TrainResult`.
+
+class ProgressLine(dict):
+    """One progress record: a ``dict`` whose ``str`` is a readable fixed-column console line.
+
+    ``print(line)`` (``progress=print``) shows, for example::
+
+        env steps     32768  steps/s    5120  mean return    187.5  lr    0.00025  policy_loss   -0.01234  ...
+
+    env steps, steps per second (whole numbers), the mean return (``-`` until an episode has
+    finished), the trainer's extras (``updates``, ``epsilon``, ``lr``) and every stats field under its
+    :func:`~rl4py.loggers.names.stat_key` name (without ``losses/``), each with 4 significant digits
+    in a fixed width, so that successive lines line up.
 
     Args:
-        progress: the callback, or ``None`` for no reports.
+        record: the measurements.
+        stat_fields: which keys are the update's stats fields.
+    """
+
+    _HEAD = ("frames", "seconds", "steps_per_second", "mean_return", "max_return", "mean_length")
+    _LABELS: ClassVar[dict[str, str]] = {"learning_rate": "lr"}
+
+    def __init__(self, record: dict, stat_fields: frozenset[str] = frozenset()) -> None:
+        super().__init__(record)
+        self.stat_fields = frozenset(stat_fields)
+
+    def __str__(self) -> str:
+        sps = self.get("steps_per_second")
+        cells = [
+            f"env steps {_cell(self.get('frames'), 9)}",
+            f"steps/s {_cell(None if sps is None else round(sps), 7)}",
+            f"mean return {_cell(self.get('mean_return', float('nan')), 8)}",
+        ]
+        for key, value in self.items():
+            if key in self._HEAD:
+                continue
+            label = stat_key(key).removeprefix("losses/") if key in self.stat_fields else self._LABELS.get(key, key)
+            cells.append(f"{label} {_cell(value, 10)}")
+        return "  ".join(cells)
+
+
+#: what a plain loop reports to: a callable taking the record, an rl4py :class:`~rl4py.loggers.Logger`,
+#: or a Lightning logger (anything with ``log_metrics(metrics, step)``: ``lightning.fabric.loggers.CSVLogger``, ...)
+Progress = Union[Callable[[ProgressLine], None], Logger, Any]
+
+
+class ProgressReporter:
+    """Reports a plain loop's measurements every ``every`` iterations, and keeps them.
+
+    Each record (a :class:`ProgressLine`) holds ``frames``, ``seconds`` (since ``start``, a
+    ``time.perf_counter()`` value), ``steps_per_second``, the trainer's extra numbers, ``mean_return``
+    (with an :class:`EpisodeTracker`, also ``max_return`` and ``mean_length``) and every field of the
+    last update's stats (as floats). :attr:`history` lists them for the :class:`TrainResult`.
+
+    ``progress`` receives them as follows:
+
+    - a callable is called with the record (``print`` writes a readable line, see :class:`ProgressLine`);
+    - an rl4py :class:`~rl4py.loggers.Logger` gets ``log_scalars(progress_metrics(record), step=frames)``;
+    - a Lightning logger (``lightning.fabric.loggers.TensorBoardLogger``, ``CSVLogger``,
+      ``lightning.pytorch.loggers.WandbLogger``, ...) gets ``log_metrics(progress_metrics(record), step=frames)``.
+
+    The metrics carry the names the LightningModules log (:mod:`rl4py.loggers.names`). :meth:`finish`
+    flushes a logger (the caller still closes it).
+
+    Args:
+        progress: where to report, or ``None`` for no reports.
         every: iterations between reports (>= 1).
         start: the trainer's start time.
     """
 
-    def __init__(self, progress: Callable[[dict], None] | None, every: int, start: float) -> None:
+    def __init__(self, progress: Progress | None, every: int, start: float) -> None:
         if progress is not None and every < 1:
             raise ValueError(f"ProgressReporter: progress_every must be >= 1, got {every}")
+        if not (progress is None or isinstance(progress, Logger) or hasattr(progress, "log_metrics")) and not callable(
+            progress
+        ):
+            raise TypeError(
+                f"ProgressReporter: progress must be a callable, an rl4py Logger or a Lightning logger, "
+                f"got {type(progress).__name__}"
+            )
         self.progress = progress
         self.every = every
         self.start = start
-        self.history: list[dict] = []
+        self.history: list[ProgressLine] = []
 
     def maybe_report(
         self,
         iteration: int,
         frames: int,
-        mean_return: float,
+        mean_return: float | EpisodeTracker,
         stats: TensorDictBase | None = None,
         **extra: float,
     ) -> None:
-        """Reports on iterations that are multiples of ``every`` (when there is a callback)."""
+        """Reports on iterations that are multiples of ``every`` (when there is a callback).
+
+        Args:
+            iteration: the loop's iteration (from 1).
+            frames: env steps so far.
+            mean_return: the recent mean return, or the :class:`EpisodeTracker` to read it (and
+                ``max_return``, ``mean_length``) from.
+            stats: the last update's stats (scalar fields).
+            **extra: further numbers (``learning_rate``, ``epsilon``, ``updates``).
+        """
         if self.progress is None or iteration % self.every:
             return
         seconds = time.perf_counter() - self.start
-        line = {
-            "frames": frames,
-            "seconds": seconds,
-            "steps_per_second": frames / seconds,
-            **extra,
-            "mean_return": mean_return,
-            **({k: float(v) for k, v in stats.items()} if stats is not None else {}),
-        }
+        if isinstance(mean_return, EpisodeTracker):
+            episodes = {
+                "mean_return": mean_return.mean_return,
+                "max_return": mean_return.max_return,
+                "mean_length": mean_return.mean_length,
+            }
+        else:
+            episodes = {"mean_return": mean_return}
+        fields = {k: float(v) for k, v in stats.items()} if stats is not None else {}
+        line = ProgressLine(
+            {"frames": frames, "seconds": seconds, "steps_per_second": frames / seconds, **extra, **episodes, **fields},
+            stat_fields=frozenset(fields),
+        )
         self.history.append(line)
-        self.progress(line)
+        if isinstance(self.progress, Logger):
+            self.progress.log_scalars(progress_metrics(line, line.stat_fields), frames)
+        elif hasattr(self.progress, "log_metrics"):
+            self.progress.log_metrics(progress_metrics(line, line.stat_fields), step=frames)
+        else:
+            self.progress(line)
+
+    def finish(self) -> None:
+        """Flushes a logger (``flush()``; a Lightning logger's ``save()``); the caller closes it."""
+        if isinstance(self.progress, Logger):
+            self.progress.flush()
+        elif hasattr(self.progress, "log_metrics"):
+            self.progress.save()
 
 
 @dataclass
@@ -116,7 +228,7 @@ class TrainResult:
     modules: dict[str, torch.nn.Module]
     """The trained modules by name (``"actor"``, ``"critic"``, ``"loss"``, ...; see each trainer)."""
     history: list[dict] = field(default_factory=list)
-    """The dicts passed to ``progress``."""
+    """The progress records (:class:`ProgressLine`, dicts), one per report."""
     updates: int = 0
     """Optimizer steps taken."""
 

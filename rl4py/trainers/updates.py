@@ -12,12 +12,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
+from rl4py.keys import NestedKey
 from rl4py.losses.common import LossModule, total_loss
 
 __all__ = ["NonFiniteLossError", "gradient_step", "minibatch_update", "num_threads"]
+
+
+#: take the sync-free finiteness check (fused optimizers) on CPU too; tests set it to cover that path
+_DEFER_ON_CPU = False
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,21 +79,13 @@ def gradient_step(
         >>> stepped, round(module.w.item(), 2), round(out["grad_norm"].item(), 2)
         (True, 2.4, 6.0)
     """
-    if max_grad_norm is not None and not max_grad_norm > 0:
-        raise ValueError(f"gradient_step: max_grad_norm must be > 0 or None, got {max_grad_norm}")
+    _check_max_grad_norm(max_grad_norm)
     if params is None:
         params = [p for p in loss_module.parameters() if p.requires_grad]
-    out = loss_module(batch)
-    optimizer.zero_grad(set_to_none=True)
-    loss = total_loss(out)
-    if backward is None:
-        loss.backward()
-    else:
-        backward(loss)
-    clip = max_grad_norm if max_grad_norm is not None else float("inf")
-    grad_norm = nn.utils.clip_grad_norm_(params, clip, foreach=True)
+    out = _loss_backward(loss_module, optimizer, batch, backward)
+    grad_norm = _clip_grad_norm(params, max_grad_norm)
     out = out.detach()
-    out.set("grad_norm", grad_norm.detach())
+    out.set("grad_norm", grad_norm)
     # a NaN/inf loss gives NaN/inf gradients: the norm alone tells (one scalar read, no extra op)
     if not math.isfinite(grad_norm.item()):
         if not skip_nonfinite:
@@ -97,6 +94,50 @@ def gradient_step(
         return out, False
     optimizer.step()
     return out, True
+
+
+def _check_max_grad_norm(max_grad_norm: float | None) -> None:
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"gradient_step: max_grad_norm must be > 0 or None, got {max_grad_norm}")
+
+
+def _loss_backward(
+    loss_module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: TensorDictBase,
+    backward: Callable[[torch.Tensor], None] | None,
+) -> TensorDictBase:
+    """``out = loss_module(batch)``, fresh gradients of the summed ``loss_*`` terms; returns ``out``."""
+    out = loss_module(batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss = total_loss(out)
+    if backward is None:
+        loss.backward()
+    else:
+        backward(loss)
+    return out
+
+
+def _clip_grad_norm(params: list[torch.Tensor], max_norm: float | None) -> torch.Tensor:
+    """The global 2-norm of the gradients of ``params`` (a 0-dim tensor, detached), and the
+    gradients scaled in place by ``min(max_norm / (norm + 1e-6), 1)`` (``None``: not scaled).
+
+    The numbers of ``torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)``, with less
+    Python per call where every gradient shares one device and dtype (the usual case): five
+    tensor ops, no host sync. Parameters without a gradient are left out.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    first = grads[0]
+    if any(g.device != first.device or g.dtype != first.dtype for g in grads):
+        clip = max_norm if max_norm is not None else float("inf")
+        return nn.utils.clip_grad_norm_(params, clip, foreach=True).detach()
+    with torch.no_grad():
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+        if max_norm is not None:
+            torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    return norm
 
 
 def _nonfinite_message(owner: str, out: TensorDictBase) -> str:
@@ -187,7 +228,14 @@ def minibatch_update(
 
     Returns:
         The loss outputs (``loss_*`` terms, diagnostics and ``"grad_norm"``) averaged over every
-        minibatch; with ``skip_nonfinite`` also ``"skipped_steps"``.
+        minibatch; with ``skip_nonfinite`` also ``"skipped_steps"``. Nothing is read to the host
+        per step except, on CPU or with a non-fused optimizer, the gradient norm.
+
+    Raises:
+        NonFiniteLossError: a step's loss or gradient norm is not finite (without
+            ``skip_nonfinite``), naming that step's non-finite terms; no step from it on changed
+            the parameters. With a fused optimizer on an accelerator the steps are checked without
+            a host sync and the error comes at the end of the update.
     """
     if (num_minibatches is None) == (minibatch_size is None):
         raise ValueError(
@@ -221,34 +269,85 @@ def minibatch_update(
         raise ValueError(f"minibatch_update: {n} {what} do not split into {num_minibatches} equal minibatches; {hint}")
     size = minibatch_size if minibatch_size is not None else n // num_minibatches
     used = size * num_minibatches
+    _check_max_grad_norm(max_grad_norm)
     params = [p for p in loss_module.parameters() if p.requires_grad]
-    outputs = []
-    skipped = 0
+    # A fused torch optimizer (Adam/AdamW/SGD with fused=True) skips its step when given
+    # `found_inf` (GradScaler's protocol): on an accelerator the finiteness check then needs no
+    # host sync per step, one read at the end. On CPU reading the norm is no sync and costs less
+    # than the extra ops, so the norm is read after each step there, as it is for other
+    # optimizers and for wrappers (Lightning's, whose step may run a precision plugin).
+    deferred = (
+        isinstance(optimizer, torch.optim.Optimizer)
+        and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+        and not hasattr(optimizer, "found_inf")
+        and bool(params)
+        and (params[0].device.type != "cpu" or _DEFER_ON_CPU)
+    )
+    owner = type(loss_module).__name__
+    values: dict[NestedKey, list[torch.Tensor]] = {}
+    bad_steps: list[torch.Tensor | bool] = []  # per step: was it non-finite (skipped)
+    any_bad: torch.Tensor | None = None  # deferred, without skip_nonfinite: a bad step so far (stops every later step)
     for _ in range(epochs):
         # one full-batch minibatch: the order cannot change the gradient, skip the gather
-        order = _permutation(n, generator, flat.device) if used < n or num_minibatches > 1 else None
-        for start in range(0, used, size):
-            batch = flat if order is None else flat[order[start : start + size]]
-            out, stepped = gradient_step(
-                loss_module,
-                optimizer,
-                batch,
-                max_grad_norm=max_grad_norm,
-                params=params,
-                backward=backward,
-                skip_nonfinite=skip_nonfinite,
-            )
-            if stepped:
-                outputs.append(out)
-            else:
-                skipped += 1
-    if not outputs:  # every step was skipped
-        stats = out.apply(lambda x: torch.full_like(x, float("nan"), dtype=torch.float32))
+        if used < n or num_minibatches > 1:
+            # one gather per pass, then each minibatch is a slice (a view) of it
+            order = _permutation(n, generator, flat.device)
+            batches = flat[order[:used]].split(size, 0)
+        else:
+            batches = (flat,)
+        for batch in batches:
+            out = _loss_backward(loss_module, optimizer, batch, backward)
+            grad_norm = _clip_grad_norm(params, max_grad_norm)
+            for key, value in out.items(include_nested=True, leaves_only=True):
+                values.setdefault(key, []).append(value.detach() if value.requires_grad else value)
+            values.setdefault("grad_norm", []).append(grad_norm)
+            if deferred:
+                bad = ~torch.isfinite(grad_norm)
+                if not skip_nonfinite:
+                    any_bad = bad if any_bad is None else any_bad | bad
+                optimizer.found_inf = (bad if any_bad is None else any_bad).float()
+                try:
+                    optimizer.step()
+                finally:
+                    del optimizer.found_inf
+                bad_steps.append(bad)
+                continue
+            # a NaN/inf loss gives NaN/inf gradients: the norm alone tells
+            finite = math.isfinite(grad_norm.item())
+            bad_steps.append(not finite)
+            if finite:
+                optimizer.step()
+                continue
+            if not skip_nonfinite:
+                raise NonFiniteLossError(_nonfinite_message(owner, _step_values(values, -1)))
+            optimizer.zero_grad(set_to_none=True)
+    if deferred:
+        bad_mask = torch.stack(bad_steps)
+        skipped = int(bad_mask.sum())  # the one host read of the update
+        if skipped and not skip_nonfinite:
+            first = int(bad_mask.nonzero()[0, 0])
+            raise NonFiniteLossError(_nonfinite_message(owner, _step_values(values, first)))
     else:
-        stats = torch.stack(outputs).mean(0)
+        bad_mask = torch.tensor(bad_steps)
+        skipped = sum(bad_steps)
+    stats = TensorDict({}, batch_size=[])
+    for key, per_step in values.items():
+        stacked = torch.stack(per_step)
+        if skipped:  # the averages leave the skipped steps out (NaN when every step was skipped)
+            kept = stacked[~bad_mask.to(stacked.device)]
+            stacked = kept if len(kept) else torch.full_like(stacked[:1], float("nan"), dtype=torch.float32)
+        stats.set(key, stacked.mean(0))
     if skip_nonfinite:
-        stats.set("skipped_steps", torch.tensor(float(skipped), device=stats.device))
+        stats.set("skipped_steps", torch.tensor(float(skipped), device=stats["grad_norm"].device))
     return stats
+
+
+def _step_values(values: dict[NestedKey, list[torch.Tensor]], step: int) -> TensorDict:
+    """One step's recorded loss outputs (and ``"grad_norm"``) as a TensorDict."""
+    out = TensorDict({}, batch_size=[])
+    for key, per_step in values.items():
+        out.set(key, per_step[step])
+    return out
 
 
 def _permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:

@@ -71,3 +71,15 @@ def test_log_stats_through_a_composite_reaches_both_backends(tmp_path):
         "losses/loss_objective": 0.5,
         "losses/entropy": 0.625,
     }
+
+
+def test_lightnings_logger_writes_the_events_in_log_dir_itself(tmp_path):
+    from lightning.fabric.loggers import TensorBoardLogger
+
+    with TensorBoardWriter(tmp_path / "run") as logger:
+        assert isinstance(logger.tensorboard, TensorBoardLogger)
+        logger.log_scalar("loss", 0.5, 1)
+        logger.tensorboard.log_hyperparams({"lr": 0.00025, "clip": 0.2})  # Lightning's call, through the adapter
+    accumulator = _load(tmp_path / "run")  # no lightning_logs/version_0 folders
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.is_dir()] == []
+    assert set(accumulator.Tags()["scalars"]) == {"loss", "hp_metric"}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from tensordict import TensorDict
@@ -245,3 +247,73 @@ def test_shape_mismatch_is_an_error_not_a_broadcast(entry):
     td[entry] = td[entry].squeeze(-1)  # [8] instead of [8, 1]
     with pytest.raises(ValueError, match="one shape"):
         PPOLoss(actor, critic)(td)
+
+
+def test_a_plain_critic_module_runs_its_network_directly_and_others_through_forward(monkeypatch):
+    from tensordict.nn import TensorDictModule
+
+    torch.manual_seed(0)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    td = _batch()
+    expected = PPOLoss(actor, critic)(td)
+    calls = []
+    critic.register_forward_hook(lambda module, args, out: calls.append(1))  # a hook: the module's forward runs
+    hooked = PPOLoss(actor, critic)(td)
+    assert calls == [1]
+    for key in expected.keys():  # noqa: SIM118 (iterating a TensorDict walks its batch dim)
+        assert torch.equal(expected[key], hooked[key]), key
+
+    def no_forward(self, *args, **kwargs):
+        raise AssertionError("TensorDictModule.forward ran")
+
+    monkeypatch.setattr(TensorDictModule, "forward", no_forward)
+    _, plain = make_discrete_actor_critic(4, 2)
+    plain.load_state_dict(critic.state_dict())
+    fast = PPOLoss(actor, plain)(td)
+    for key in expected.keys():  # noqa: SIM118 (iterating a TensorDict walks its batch dim)
+        assert torch.equal(expected[key], fast[key]), key
+
+
+def test_compile_gives_the_eager_terms_and_gradients(monkeypatch):
+    import copy
+
+    real_compile = torch.compile
+    # the AOTAutograd tracer without inductor's C++ codegen: the same graphs, compiled in seconds
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, backend="aot_eager", **kw))
+    torch.manual_seed(0)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    eager = PPOLoss(actor, critic)
+    compiled = PPOLoss(copy.deepcopy(actor), copy.deepcopy(critic), compile=True)
+    for seed in (1, 2):  # the second call reuses the compiled graphs
+        td = _batch(seed=seed)
+        out_e, out_c = eager(td), compiled(td)
+        total_loss(out_e).backward()
+        total_loss(out_c).backward()
+        for key in out_e.keys():  # noqa: SIM118
+            torch.testing.assert_close(out_c[key], out_e[key], msg=key)
+        for pe, pc in zip(eager.parameters(), compiled.parameters()):
+            torch.testing.assert_close(pc.grad, pe.grad)
+    assert compiled._compiled_ran and copy.deepcopy(compiled)._compiled is None
+
+
+def test_compile_failure_warns_once_and_runs_eagerly(monkeypatch):
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    torch.manual_seed(0)
+    actor, critic = make_discrete_actor_critic(4, 2)
+    td = _batch()
+    expected = PPOLoss(actor, critic)(td)
+    loss = PPOLoss(actor, critic, compile=True)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*no C\\+\\+ compiler.*runs eagerly"):
+        out = loss(td)
+    assert not loss.use_compile
+    for key in expected.keys():  # noqa: SIM118 (iterating a TensorDict walks its batch dim)
+        assert torch.equal(out[key], expected[key]), key
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(td)  # no second warning

@@ -153,3 +153,127 @@ def test_minibatch_size_takes_whole_minibatches_of_a_fresh_shuffle():
     assert seen == [48, 48, 48, 48]  # 128 // 48 = 2 per pass, the remainder left out
     with pytest.raises(ValueError, match="exactly one of num_minibatches and minibatch_size"):
         minibatch_update(loss, opt, td, num_minibatches=2, minibatch_size=4)
+
+
+def _fused_adam(loss):
+    return torch.optim.Adam(loss.parameters(), lr=1e-3, fused=True)
+
+
+@pytest.fixture(params=[False, True], ids=["read-each-step", "sync-free"])
+def defer(request, monkeypatch):
+    """Both finiteness checks of a fused optimizer: the per-step read (CPU's) and the sync-free one."""
+    import rl4py.trainers.updates as updates
+
+    monkeypatch.setattr(updates, "_DEFER_ON_CPU", request.param)
+    return request.param
+
+
+def test_fused_optimizer_update_matches_the_eager_checked_one(defer):
+    # a fused optimizer takes the sync-free path (found_inf, one read at the end); same steps, same stats
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    opt_a, opt_b = _fused_adam(loss_a), _fused_adam(loss_b)
+    stats = minibatch_update(loss_a, opt_a, td, epochs=2, num_minibatches=4, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    flat = td.reshape(-1)
+    outs, norms = [], []
+    for _ in range(2):
+        order = torch.randperm(128, generator=g)
+        for i in range(4):
+            out = loss_b(flat[order[i * 32 : (i + 1) * 32]])
+            opt_b.zero_grad()
+            total_loss(out).backward()
+            norms.append(torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), 0.5))
+            opt_b.step()
+            outs.append(out.detach())
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        torch.testing.assert_close(pa, pb, atol=0, rtol=0)
+    expected = torch.stack(outs).mean(0)
+    for key in ("loss_objective", "loss_critic", "approx_kl", "clip_fraction", "explained_variance"):
+        torch.testing.assert_close(stats[key], expected[key], atol=0, rtol=0)
+    torch.testing.assert_close(stats["grad_norm"], torch.stack(norms).mean(), atol=0, rtol=0)
+    assert "found_inf" not in vars(opt_a)
+
+
+def test_fused_optimizer_a_nan_step_raises_and_no_step_from_it_on_is_taken(defer):
+    from rl4py.trainers import NonFiniteLossError
+
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    opt_a, opt_b = _fused_adam(loss_a), _fused_adam(loss_b)
+    g = torch.Generator().manual_seed(5)
+    order = torch.randperm(128, generator=torch.Generator().manual_seed(5))
+    bad = int(order[70])  # in the third minibatch (samples 64..95) of the first pass
+    td.reshape(-1)["advantage"][bad] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="loss_objective=nan.*grad_norm=nan.*optimizer step was not taken"):
+        minibatch_update(loss_a, opt_a, td, epochs=2, num_minibatches=4, generator=g)
+    # the reference: the two good steps before the bad one, nothing after
+    flat = td.reshape(-1)
+    for i in range(2):
+        out = loss_b(flat[order[i * 32 : (i + 1) * 32]])
+        opt_b.zero_grad()
+        total_loss(out).backward()
+        torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), 0.5)
+        opt_b.step()
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        assert torch.equal(pa, pb)
+    assert all(opt_a.state[p]["step"].item() == 2 for p in loss_a.parameters())
+
+
+def test_fused_optimizer_skip_nonfinite_skips_only_the_bad_steps(defer):
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    opt_a, opt_b = _fused_adam(loss_a), _fused_adam(loss_b)
+    td.reshape(-1)["advantage"][0] = float("inf")  # one minibatch per pass holds sample 0
+    stats = minibatch_update(
+        loss_a, opt_a, td, epochs=2, num_minibatches=4, generator=torch.Generator().manual_seed(0), skip_nonfinite=True
+    )
+    g = torch.Generator().manual_seed(0)
+    flat = td.reshape(-1)
+    kept = []
+    for _ in range(2):
+        order = torch.randperm(128, generator=g)
+        for i in range(4):
+            idx = order[i * 32 : (i + 1) * 32]
+            out = loss_b(flat[idx])
+            opt_b.zero_grad()
+            total_loss(out).backward()
+            torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), 0.5)
+            if bool((idx == 0).any()):
+                continue
+            opt_b.step()
+            kept.append(out["loss_objective"].detach())
+    assert stats["skipped_steps"].item() == 2 and len(kept) == 6
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        assert torch.equal(pa, pb)
+    torch.testing.assert_close(stats["loss_objective"], torch.stack(kept).mean(), atol=0, rtol=0)
+    assert all(opt_a.state[p]["step"].item() == 6 for p in loss_a.parameters())
+
+
+def test_fused_optimizer_every_step_skipped_gives_nan_stats(defer):
+    loss, td = _setup()
+    td["advantage"][0, 0] = float("nan")
+    opt = _fused_adam(loss)
+    before = [p.detach().clone() for p in loss.parameters()]
+    stats = minibatch_update(loss, opt, td, epochs=2, num_minibatches=1, skip_nonfinite=True)
+    assert stats["skipped_steps"].item() == 2 and torch.isnan(stats["loss_critic"]) and torch.isnan(stats["grad_norm"])
+    assert all(torch.equal(a, b) for a, b in zip(before, loss.parameters()))
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 0.5, None])
+def test_gradient_step_clips_as_torch_clip_grad_norm(max_norm):
+    from rl4py.trainers import gradient_step
+
+    loss_a, td = _setup()
+    loss_b, _ = _setup()
+    batch = td.reshape(-1)
+    opt_a = torch.optim.SGD(loss_a.parameters(), lr=0.1)
+    opt_b = torch.optim.SGD(loss_b.parameters(), lr=0.1)
+    out, stepped = gradient_step(loss_a, opt_a, batch, max_grad_norm=max_norm)
+    opt_b.zero_grad()
+    total_loss(loss_b(batch)).backward()
+    norm = torch.nn.utils.clip_grad_norm_(list(loss_b.parameters()), max_norm or float("inf"), foreach=True)
+    opt_b.step()
+    assert stepped and torch.equal(out["grad_norm"], norm)
+    for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+        assert torch.equal(pa.grad, pb.grad) and torch.equal(pa, pb)
