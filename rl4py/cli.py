@@ -96,7 +96,14 @@ def evaluate(args: list[str]) -> dict:
     return results
 
 
-_OWN_SUBCOMMANDS = {"evaluate": evaluate}
+def tune(args: list[str]) -> None:
+    """``rl4py tune``: an optuna hyperparameter search over a trainer's config (:mod:`rl4py.tuning`)."""
+    from rl4py.tuning import main as tune_main
+
+    tune_main(args)
+
+
+_OWN_SUBCOMMANDS = {"evaluate": evaluate, "tune": tune}
 
 
 def main(args: list[str] | None = None) -> None:
