@@ -84,18 +84,18 @@ def compare(options: argparse.Namespace) -> None:
         for name in options.configs
     ]
     emit({"bench": "tune_defaults", "best": best, "runs": len(jobs), "torch_threads": 1})
+    rows = []
     if options.jobs > 1:
         import multiprocessing
 
         with multiprocessing.get_context("spawn").Pool(options.jobs) as pool:
-            rows = []
             for row in pool.imap(run_one, jobs):
                 emit(row)
                 rows.append(row)
     else:
-        rows = [run_one(job) for job in jobs]
-        for row in rows:
-            emit(row)
+        for job in jobs:
+            rows.append(run_one(job))
+            emit(rows[-1])
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["config"], row["env"], row["num_envs"]), []).append(row)
