@@ -139,7 +139,7 @@ def main() -> None:
     cmp.add_argument("--seeds", type=int, default=3)
     cmp.add_argument("--num-envs", type=int, nargs="+", default=[4, 8, 16])
     cmp.add_argument("--frames", type=int, default=50_000, help="Acrobot env steps per run")
-    cmp.add_argument("--cartpole-num-envs", type=int, nargs="+", default=[8])
+    cmp.add_argument("--cartpole-num-envs", type=int, nargs="*", default=[8], help="none: skip CartPole")
     cmp.add_argument("--cartpole-frames", type=int, default=50_000)
     cmp.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     options, rest = parser.parse_known_args()

@@ -439,13 +439,20 @@ def create_study(
 
     The sampler's seed mixes ``seed``, the trials already in the study and ``worker``, so a
     resumed study and parallel workers do not draw the same random start-up trials again.
-    An ``sqlite:///`` storage waits up to 60 s for a lock (parallel workers write to it).
+    An ``sqlite:///`` storage waits up to 60 s for a lock (parallel workers write to it), and its
+    running trials beat every 60 s: one silent for 180 s (its worker was killed) is marked FAIL
+    when the study next runs.
     """
     optuna = require_optuna()
     import numpy as np
 
     if storage is not None and storage.startswith("sqlite"):
-        storage = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+        # heartbeats: the trials of a killed worker are marked FAIL when the study resumes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                storage, engine_kwargs={"connect_args": {"timeout": 60}}, heartbeat_interval=60, grace_period=180
+            )
     existing = 0
     if storage is not None:
         study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True, direction="maximize")
