@@ -96,6 +96,13 @@ def evaluate(args: list[str]) -> dict:
     return results
 
 
+def tune(args: list[str]) -> None:
+    """``rl4py tune``: an optuna hyperparameter search over a trainer's config (:mod:`rl4py.tuning`)."""
+    from rl4py.tuning import main as tune_main
+
+    tune_main(args)
+
+
 def plot(args: list[str]) -> None:
     """``rl4py plot RUN [RUN ...] --metric KEY --out FILE``: learning curves (:mod:`rl4py.plotting`)."""
     from rl4py.plotting import main as plot_main
@@ -214,7 +221,7 @@ def export(args: list[str]) -> dict:
     return line
 
 
-_OWN_SUBCOMMANDS = {"evaluate": evaluate, "record": record, "export": export, "plot": plot}
+_OWN_SUBCOMMANDS = {"evaluate": evaluate, "record": record, "export": export, "plot": plot, "tune": tune}
 
 
 def _config_error(error: ValueError) -> str | None:
