@@ -14,7 +14,7 @@ from tensordict import TensorDict
 from tensordict.nn import InteractionType, set_interaction_type
 
 from rl4py.export import TensorPolicy, export_onnx, export_program
-from rl4py.modules import QValueActor, Tanh, make_actor_critic, make_q_network, make_recurrent_actor_critic
+from rl4py.modules import QValueActor, SigmoidTanh, make_actor_critic, make_q_network, make_recurrent_actor_critic
 
 OBS = gym.spaces.Box(-1.0, 1.0, (5,))
 
@@ -80,7 +80,19 @@ def test_tensor_policy_is_the_actors_deterministic_action(name):
         with torch.no_grad():
             all_allowed, _ = policy(args[0], torch.ones_like(args[1]))
         assert not torch.equal(all_allowed, action)
-    assert not any(isinstance(m, Tanh) for m in policy.modules())
+    assert not any(isinstance(m, SigmoidTanh) for m in policy.modules())
+
+
+def test_tensor_policy_swaps_the_sigmoid_form_tanh_for_nn_tanh():
+    actor, _ = make_actor_critic(OBS, gym.spaces.Discrete(3), activation=SigmoidTanh)
+    assert any(isinstance(m, SigmoidTanh) for m in actor.modules())
+    policy = TensorPolicy(actor)
+    assert not any(isinstance(m, SigmoidTanh) for m in policy.modules())
+    assert any(type(m) is torch.nn.Tanh for m in policy.modules())
+    args = inputs(policy, 256)  # 256 x 64 hidden: the actor's SigmoidTanh takes its sigmoid form
+    with torch.no_grad():
+        action, _ = policy(*args)
+    assert torch.equal(action, actor_mode(actor, *args))
 
 
 @pytest.mark.parametrize("name", sorted(ACTORS))
