@@ -12,7 +12,7 @@ from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
 from rl4py.envs.vector_env import NativeVectorEnv
-from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, ObservationNorm, RewardClip, find_wrapper
+from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, NormalizeReward, ObservationNorm, RewardClip, find_wrapper
 
 __all__ = [
     "CORRIDOR_LAYOUT",
@@ -29,6 +29,7 @@ __all__ = [
     "MountainCarContinuous",
     "MultiDiscreteTarget",
     "NativeVectorEnv",
+    "NormalizeReward",
     "ObservationNorm",
     "Pendulum",
     "RewardClip",
