@@ -13,6 +13,7 @@ Needs ``pip install -e ".[bench]"`` for the sb3 peer.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -28,8 +29,9 @@ WINDOW = 20
 #: rl4py's configuration for this benchmark (found by a sweep over sub-envs, rollout length,
 #: epochs, minibatches, learning rate, clip range, gamma, lambda, grad clip and activation; see
 #: docs/benchmarks.md). Differences from CleanRL's defaults: 32 sub-envs x 32 steps, one full-batch
-#: minibatch, 6 epochs, a constant learning rate of 2e-2, no entropy bonus, no value clipping, and
-#: 2 torch threads for the update (1 for collection).
+#: minibatch, 6 epochs, a constant learning rate of 2e-2, the clip range decayed from 0.2 to 0 over
+#: total_frames = 100k (rl-zoo's lin_0.2; ~15% fewer iterations, every seed of the sweep solved by 41k),
+#: no entropy bonus, no value clipping, and 2 torch threads for the update (1 for collection).
 RL4PY_CONFIG = dict(
     num_envs=32,
     rollout_length=32,
@@ -39,14 +41,15 @@ RL4PY_CONFIG = dict(
     epochs=6,
     entropy_coeff=0.0,
     clip_value=False,
+    anneal_clip=True,
     update_threads=2,
-    total_frames=400_000,
+    total_frames=100_000,
 )
 
 
-def run_rl4py(seed: int) -> dict:
+def run_rl4py(seed: int, overrides: dict | None = None) -> dict:
     start = time.perf_counter()  # like the sb3 run: the env's construction counts
-    config = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **RL4PY_CONFIG)
+    config = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **{**RL4PY_CONFIG, **(overrides or {})})
     result = train_ppo(CartPole(num_envs=config.num_envs), config)
     wall = time.perf_counter() - start
     return {
@@ -181,7 +184,9 @@ def main() -> None:
     )
     parser.add_argument("--sb3-cap", type=float, default=120.0, help="seconds before an sb3 run counts as unsolved")
     parser.add_argument("--no-collector", action="store_true", help="skip the 1024x16 collector measurement")
+    parser.add_argument("--config", default="{}", help="JSON overrides of rl4py's configuration")
     args = parser.parse_args()
+    overrides = json.loads(args.config)
     default_threads = torch.get_num_threads()
     summaries = []
     for library in args.libraries.split(","):
@@ -189,10 +194,10 @@ def main() -> None:
         torch.set_num_threads(threads)
         runs = []
         for seed in range(args.seeds):
-            result = run_rl4py(seed) if library == "rl4py" else run_sb3(seed, args.sb3_cap)
+            result = run_rl4py(seed, overrides) if library == "rl4py" else run_sb3(seed, args.sb3_cap)
             record = {"bench": "ppo_cartpole", "library": library, "seed": seed, "torch_threads": threads, **result}
             if library == "rl4py":  # collection runs on torch_threads, the update on update_threads
-                record["update_threads"] = RL4PY_CONFIG["update_threads"]
+                record["update_threads"] = {**RL4PY_CONFIG, **overrides}["update_threads"]
             emit(record)
             runs.append(record)
         summaries.append({**summary(library, runs), "torch_threads": threads})

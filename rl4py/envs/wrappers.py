@@ -8,7 +8,7 @@ import torch
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
 
-__all__ = ["EnvWrapper", "EpisodeStats", "ObservationNorm", "RewardClip", "find_wrapper"]
+__all__ = ["EnvWrapper", "EpisodeStats", "NormalizeReward", "ObservationNorm", "RewardClip", "find_wrapper"]
 
 
 class EnvWrapper(EnvBase):
@@ -252,3 +252,100 @@ class EpisodeStats(EnvWrapper):
         self.env.load_state_dict(state["env"])
         self.episode_return = state["episode_return"].to(self.device).clone()
         self.episode_length = state["episode_length"].to(self.device).clone()
+
+
+class NormalizeReward(EnvWrapper):
+    """Scales ``("next", "reward")`` by the running standard deviation of the discounted return.
+
+    gymnasium's ``NormalizeReward`` (its vector version with same-step auto-reset, which is how rl4py
+    envs reset) on a batched env: each sub-env keeps a discounted return ``G``; every step
+
+    ``G = gamma * G * (1 - terminated) + r``, then the running variance ``var`` of ``G`` merges the
+    batch ``G[B]`` (Chan et al.'s parallel update, starting from mean 0, variance 1 and count 1e-4),
+    then ``G = 0`` where the episode ended (terminated or truncated), and the env returns
+    ``r / sqrt(var + epsilon)``. The mean is not subtracted (rewards keep their sign).
+
+    A critic then sees targets of order one whatever the env's reward scale, so a global gradient-norm
+    clip does not starve the actor (Pendulum's returns are in the hundreds). The statistics are updated
+    unless :attr:`frozen` and live in :meth:`state_dict` with the per-sub-env returns, so a resumed run
+    scales exactly as before.
+
+    Episode statistics must count the env's own rewards: unless ``env`` already contains an
+    :class:`EpisodeStats`, this wrapper puts one directly around ``env`` (inside the scaling), so
+    ``("next", "episode_return")`` and the trainers' solve criteria stay in unscaled rewards.
+
+    Args:
+        env: the wrapped env.
+        gamma: discount of the tracked return (use the algorithm's ``gamma``).
+        epsilon: added to the variance before the square root.
+
+    Examples:
+        >>> from rl4py.envs.pendulum import Pendulum
+        >>> env = NormalizeReward(Pendulum(num_envs=4), gamma=0.9)
+        >>> _ = env.reset_tensors(0)
+        >>> out = env.step_tensors(torch.zeros(4, 1))
+        >>> out.next["reward"].shape, env.count.item() > 4
+        (torch.Size([4, 1]), True)
+    """
+
+    def __init__(self, env: EnvBase, gamma: float = 0.99, epsilon: float = 1e-8) -> None:
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"NormalizeReward: gamma must be in [0, 1], got {gamma}")
+        if not epsilon > 0:
+            raise ValueError(f"NormalizeReward: epsilon must be > 0, got {epsilon}")
+        super().__init__(env if find_wrapper(env, EpisodeStats) is not None else EpisodeStats(env))
+        self.gamma = float(gamma)
+        self.epsilon = float(epsilon)
+        self.frozen = False
+        self.mean = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.var = torch.ones((), dtype=torch.float64, device=self.device)
+        self.count = torch.full((), 1e-4, dtype=torch.float64, device=self.device)
+        #: the discounted return of each sub-env's current episode, ``[B, 1]``
+        self.returns = torch.zeros(self.num_envs, 1, dtype=torch.float64, device=self.device)
+
+    def update(self, returns: torch.Tensor) -> None:
+        """Merges a batch of returns ``[B, 1]`` into the running mean and variance."""
+        batch = returns.reshape(-1).to(torch.float64)
+        n = batch.shape[0]
+        batch_mean, batch_var = batch.mean(), batch.var(unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.var = (self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)) / total
+        self.count = total
+
+    def scale(self, reward: torch.Tensor) -> torch.Tensor:
+        """``reward / sqrt(var + epsilon)`` in ``reward``'s dtype."""
+        return (reward / torch.sqrt(self.var + self.epsilon)).to(reward.dtype)
+
+    def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
+        # fresh tensors, not zero_(): the old ones may be inference tensors made by a collector
+        self.returns = torch.zeros_like(self.returns)
+        return self.env.reset_tensors(seed)
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        out = self.env.step_tensors(action)
+        reward = out.next[keys.REWARD]
+        # gymnasium's order: the terminal step's G is its reward alone, then G restarts at 0
+        returns = self.returns * self.gamma * (~out.next[keys.TERMINATED]) + reward
+        if not self.frozen:
+            self.update(returns)
+        self.returns = returns.masked_fill(out.next[keys.DONE], 0.0)
+        out.next[keys.REWARD] = self.scale(reward)
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "env": self.env.state_dict(),
+            "mean": self.mean.clone(),
+            "var": self.var.clone(),
+            "count": self.count.clone(),
+            "returns": self.returns.clone(),
+            "frozen": self.frozen,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+        for name in ("mean", "var", "count", "returns"):
+            setattr(self, name, state[name].to(self.device, torch.float64).clone())
+        self.frozen = bool(state["frozen"])

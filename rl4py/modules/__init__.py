@@ -16,6 +16,7 @@ from rl4py.modules.distributions import (
 )
 from rl4py.modules.film import FiLM
 from rl4py.modules.gaussian import GaussianParams
+from rl4py.modules.gsde import GSDEActor, GSDEParams
 from rl4py.modules.init import orthogonal_init_
 from rl4py.modules.mlp import MLP
 from rl4py.modules.multi_encoder import MultiEncoder
@@ -67,6 +68,8 @@ __all__ = [
     "AutoRegressiveDist",
     "Categorical",
     "DiagGaussian",
+    "GSDEActor",
+    "GSDEParams",
     "GaussianParams",
     "MaskedCategorical",
     "MultiCategorical",

@@ -14,6 +14,7 @@ from rl4py.modules.activations import Tanh
 from rl4py.modules.actors import ProbabilisticActor
 from rl4py.modules.distributions import Categorical, DiagGaussian, MaskedCategorical, MultiCategorical
 from rl4py.modules.gaussian import GaussianParams
+from rl4py.modules.gsde import GSDEActor, GSDEParams
 from rl4py.modules.mlp import MLP
 
 __all__ = ["make_actor_critic", "make_discrete_actor_critic"]
@@ -81,6 +82,8 @@ def make_actor_critic(
     log_std_mode: str = "separate",
     init_log_std: float = 0.0,
     tanh_squash: bool = False,
+    gsde: bool = False,
+    sde_sample_freq: int = -1,
 ) -> tuple[ProbabilisticActor, TensorDictModule]:
     """Separate actor and critic MLPs for any of the supported single-env action spaces.
 
@@ -110,6 +113,10 @@ def make_actor_critic(
         init_log_std: initial log standard deviation (``Box`` only).
         tanh_squash: squash Gaussian samples with ``tanh`` (``Box`` only; the env then sees
             actions in ``(-1, 1)``, so scale them to its bounds yourself or use an env in that range).
+        gsde: explore with generalized state-dependent noise (``Box`` only): a :class:`~rl4py.modules.GSDEActor`
+            whose noise is the last hidden layer's features times an exploration matrix (initial
+            ``log(sigma)`` = ``init_log_std``) instead of independent per-step Gaussian noise.
+        sde_sample_freq: steps between new exploration matrices (``-1``: one per rollout).
 
     Returns:
         ``(actor, critic)``.
@@ -117,6 +124,11 @@ def make_actor_critic(
     if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
         raise TypeError(f"make_actor_critic: needs a flat Box observation space, got {observation_space}")
     obs_size = int(observation_space.shape[0])
+    if gsde and not (isinstance(action_space, gym.spaces.Box) and log_std_mode == "separate"):
+        raise ValueError(
+            f"make_actor_critic: gsde needs a Box action space and log_std_mode='separate', got {action_space} "
+            f"and {log_std_mode!r}"
+        )
     mask_keys = {"mask": keys.ACTION_MASK} if masked else None
     if isinstance(action_space, gym.spaces.Discrete):
         actor = ProbabilisticActor(
@@ -143,6 +155,11 @@ def make_actor_critic(
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError(f"make_actor_critic: the Box action space needs finite bounds, got {action_space}")
         d = int(action_space.shape[0])
+        if gsde:
+            mlp = MLP(obs_size, d, num_cells, activation, output_gain=0.01)
+            *hidden, head = mlp  # the hidden layers give the features the noise multiplies
+            params = GSDEParams(nn.Sequential(*hidden), head, init_log_std, sde_sample_freq)
+            return GSDEActor(params, tanh=tanh_squash), _critic(obs_size, num_cells, activation)
         out = d if log_std_mode == "separate" else 2 * d
         params = GaussianParams(
             MLP(obs_size, out, num_cells, activation, output_gain=0.01), d, log_std_mode, init_log_std
@@ -155,9 +172,13 @@ def make_actor_critic(
         )
     else:
         raise TypeError(f"make_actor_critic: unsupported action space {action_space}")
-    critic = TensorDictModule(
+    return actor, _critic(obs_size, num_cells, activation)
+
+
+def _critic(obs_size: int, num_cells: Sequence[int], activation: type[nn.Module]) -> TensorDictModule:
+    """The value MLP writing ``"state_value"`` ``[*B, 1]`` (value head gain 1)."""
+    return TensorDictModule(
         MLP(obs_size, 1, num_cells, activation, output_gain=1.0),
         in_keys=[keys.OBSERVATION],
         out_keys=[keys.STATE_VALUE],
     )
-    return actor, critic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -99,15 +99,24 @@ class ProbabilisticActor(TensorDictModuleBase):
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         params = self._params(td)
         dist = self._dist(td, params)
+        return self._write(td, params, dist, self._action(dist, dist.sample))
+
+    @staticmethod
+    def _action(dist: D.Distribution, random_sample: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The action for the current interaction type; ``random_sample()`` draws the ``RANDOM`` one."""
         mode = interaction_type()
         if mode is None or mode == InteractionType.RANDOM:
-            action = dist.sample()
-        elif mode in (InteractionType.DETERMINISTIC, InteractionType.MODE):
-            action = dist.deterministic_sample if hasattr(dist, "deterministic_sample") else dist.mode
-        elif mode == InteractionType.MEAN:
-            action = dist.mean
-        else:
-            raise ValueError(f"ProbabilisticActor: unsupported interaction type {mode}")
+            return random_sample()
+        if mode in (InteractionType.DETERMINISTIC, InteractionType.MODE):
+            return dist.deterministic_sample if hasattr(dist, "deterministic_sample") else dist.mode
+        if mode == InteractionType.MEAN:
+            return dist.mean
+        raise ValueError(f"ProbabilisticActor: unsupported interaction type {mode}")
+
+    def _write(
+        self, td: TensorDictBase, params: tuple[torch.Tensor, ...], dist: D.Distribution, action: torch.Tensor
+    ) -> TensorDictBase:
+        """Writes the distribution parameters, the action and (with ``return_log_prob``) its log-probability."""
         for key, value in zip(self.dist_keys, params):
             td.set(key, value)
         td.set(self.action_key, action)

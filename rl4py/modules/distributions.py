@@ -204,9 +204,9 @@ class MultiCategorical(D.Distribution):
 class DiagGaussian(D.Distribution):
     """A diagonal Gaussian over ``[*B, d]`` actions, optionally squashed by ``tanh``.
 
-    The log standard deviation is clamped to ``[LOG_STD_MIN, LOG_STD_MAX]`` = ``[-5, 2]`` in
-    sampling, ``log_prob`` and ``entropy``. With ``tanh=True`` samples are ``tanh(u)``,
-    ``u ~ N(loc, std)``, and ``log_prob`` subtracts the log-determinant
+    The log standard deviation is clamped to ``log_std_bounds`` (default ``[LOG_STD_MIN, LOG_STD_MAX]``
+    = ``[-5, 2]``; ``None``: not clamped) in sampling, ``log_prob`` and ``entropy``. With ``tanh=True``
+    samples are ``tanh(u)``, ``u ~ N(loc, std)``, and ``log_prob`` subtracts the log-determinant
     ``sum log(1 - tanh(u)^2)`` (computed stably as ``2 (log 2 - u - softplus(-2u))``); the
     entropy is then the Gaussian's (the squashed one has no closed form). Actions are never
     clipped here: the env clips to its bounds when stepped.
@@ -216,16 +216,27 @@ class DiagGaussian(D.Distribution):
         log_std: log standard deviations, ``[*B, d]`` or broadcastable (a state-independent
             ``[d]`` parameter).
         tanh: squash samples into ``(-1, 1)``.
+        log_std_bounds: ``(low, high)`` clamp of ``log_std``, or ``None`` (a gSDE policy's standard
+            deviation is already a bounded function of its features and must not be clamped, or its
+            log-probabilities would not be those of its samples).
     """
 
     arg_constraints: dict = {}
     has_rsample = True
 
-    def __init__(self, loc: torch.Tensor, log_std: torch.Tensor, tanh: bool = False) -> None:
+    def __init__(
+        self,
+        loc: torch.Tensor,
+        log_std: torch.Tensor,
+        tanh: bool = False,
+        log_std_bounds: tuple[float, float] | None = (LOG_STD_MIN, LOG_STD_MAX),
+    ) -> None:
         if loc.dim() < 1:
             raise ValueError(f"DiagGaussian: loc must be [*B, d], got shape {tuple(loc.shape)}")
         self.loc = loc
-        self.log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).expand_as(loc)
+        if log_std_bounds is not None:
+            log_std = log_std.clamp(*log_std_bounds)
+        self.log_std = log_std.expand_as(loc)
         self.scale = self.log_std.exp()
         self.tanh = tanh
         super().__init__(batch_shape=loc.shape[:-1], event_shape=loc.shape[-1:], validate_args=False)

@@ -136,9 +136,11 @@ def make_networks(
     masked: bool,
     actor: nn.Module | None = None,
     critic: nn.Module | None = None,
+    gsde: bool = False,
+    sde_sample_freq: int = -1,
 ) -> tuple[nn.Module, nn.Module]:
     """The actor and critic: those given, the others :func:`~rl4py.modules.make_actor_critic`'s MLPs
-    for the config's ``num_cells``, ``activation`` and ``init_log_std``."""
+    for the config's ``num_cells``, ``activation`` and ``init_log_std`` (a gSDE actor with ``gsde``)."""
     if actor is not None and critic is not None:
         return actor, critic
     activation = activation_class(config.activation, type(config).__name__)
@@ -149,6 +151,8 @@ def make_networks(
         activation,
         masked=masked,
         init_log_std=config.init_log_std,
+        gsde=gsde,
+        sde_sample_freq=sde_sample_freq,
     )
     return (actor if actor is not None else built_actor), (critic if critic is not None else built_critic)
 

@@ -9,7 +9,7 @@ from torch import nn
 from rl4py.trainers.actor_critic import LossFactory
 from rl4py.trainers.lightning_actor_critic import ActorCriticModule
 from rl4py.trainers.lightning_base import RolloutDataset
-from rl4py.trainers.ppo import PPOConfig, build_ppo, ppo_learning_rate
+from rl4py.trainers.ppo import PPOConfig, build_ppo, ppo_schedules, reset_exploration
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo
 from rl4py.values.base import ValueEstimator
 
@@ -78,7 +78,12 @@ class PPOModule(ActorCriticModule):
         self.set_parts(build_ppo(observation_space, action_space, self.config, masked=masked, **self._given))
 
     def learning_rate(self, frames_done: int) -> float | None:
-        return ppo_learning_rate(self.config, frames_done) if self.config.anneal_lr else None
+        # ppo_schedules also sets the loss's clip range (anneal_clip)
+        lr = ppo_schedules(self.config, self.parts, frames_done)
+        return lr if self.config.anneal_lr else None
+
+    def after_update(self) -> None:
+        reset_exploration(self.parts.policy)  # a gSDE actor's new noise for the next rollout
 
 
 class RecurrentPPOModule(ActorCriticModule):
@@ -125,4 +130,5 @@ class RecurrentPPOModule(ActorCriticModule):
         return self.config.chunk_length
 
     def learning_rate(self, frames_done: int) -> float | None:
-        return ppo_learning_rate(self.config, frames_done) if self.config.anneal_lr else None
+        lr = ppo_schedules(self.config, self.parts, frames_done)  # also sets the loss's clip range (anneal_clip)
+        return lr if self.config.anneal_lr else None

@@ -29,7 +29,15 @@ from rl4py.trainers.config import check_range
 from rl4py.trainers.tracking import TrainResult
 from rl4py.values.base import ValueEstimator
 
-__all__ = ["PPOConfig", "build_ppo", "ppo_learning_rate", "train_ppo"]
+__all__ = [
+    "PPOConfig",
+    "build_ppo",
+    "ppo_clip_epsilon",
+    "ppo_learning_rate",
+    "ppo_schedules",
+    "reset_exploration",
+    "train_ppo",
+]
 
 
 @dataclass(frozen=True)
@@ -62,14 +70,41 @@ class PPOConfig(ActorCriticConfig):
     """Clip the value update to ``clip_epsilon``."""
     normalize_advantage: bool = True
     """Z-normalize advantages per minibatch."""
+    anneal_clip: bool = False
+    """Decay ``clip_epsilon`` linearly to 0 over ``total_frames``, like the learning rate (rl-zoo's
+    ``lin_0.2``; the value clip keeps ``clip_epsilon``'s initial value)."""
+    gsde: bool = False
+    """Explore with generalized state-dependent noise (Raffin et al. 2021; ``Box`` action spaces):
+    a :class:`~rl4py.modules.GSDEActor` whose noise is its features times an exploration matrix
+    (``init_log_std`` sets the matrix's initial log-scale)."""
+    sde_sample_freq: int = -1
+    """With ``gsde``: steps between new exploration matrices (``-1``: one per rollout)."""
 
     def check(self) -> None:
         super().check()
+        name = type(self).__name__
         check_range(self, "lmbda", 0.0, 1.0)
+        if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
+            raise ValueError(
+                f"{name}: sde_sample_freq must be >= 1, or -1 for once per rollout, got {self.sde_sample_freq}"
+            )
+        if self.gsde and "gsde" not in type(self).SHADOWED_BY.get(("actor", "critic"), ()):
+            raise ValueError(
+                f"{name}: gsde applies to the feed-forward actor build_ppo builds; this config builds another"
+            )
 
     SHADOWED_BY = {
         **ActorCriticConfig.SHADOWED_BY,
-        ("loss",): ("clip_epsilon", "dual_clip", "entropy_coeff", "critic_coeff", "clip_value", "normalize_advantage"),
+        ("actor", "critic"): (*ActorCriticConfig.SHADOWED_BY[("actor", "critic")], "gsde", "sde_sample_freq"),
+        ("loss",): (
+            "clip_epsilon",
+            "dual_clip",
+            "entropy_coeff",
+            "critic_coeff",
+            "clip_value",
+            "normalize_advantage",
+            "anneal_clip",
+        ),
         ("value_estimator",): ("estimator", "gamma", "lmbda"),
     }
 
@@ -91,6 +126,29 @@ def ppo_learning_rate(config: PPOConfig, frames_done: int) -> float:
     if not config.anneal_lr:
         return config.lr
     return config.lr * max(0.0, 1.0 - frames_done / config.total_frames)
+
+
+def ppo_clip_epsilon(config: PPOConfig, frames_done: int) -> float:
+    """The surrogate clip range for the rollout after ``frames_done`` env steps: ``clip_epsilon``,
+    decayed linearly to 0 over ``total_frames`` with ``anneal_clip`` (floored at 1e-8: the loss needs > 0)."""
+    if not config.anneal_clip:
+        return config.clip_epsilon
+    return max(1e-8, config.clip_epsilon * (1.0 - frames_done / config.total_frames))
+
+
+def ppo_schedules(config: PPOConfig, parts: ActorCriticParts, frames_done: int) -> float:
+    """Sets the loss's clip range for the next update (with ``anneal_clip``) and returns its learning rate."""
+    if config.anneal_clip:
+        parts.loss.clip_epsilon = ppo_clip_epsilon(config, frames_done)
+    return ppo_learning_rate(config, frames_done)
+
+
+def reset_exploration(policy: nn.Module) -> None:
+    """Draws new exploration noise for the next rollout where the policy has some (a gSDE actor's
+    ``reset_noise``); nothing otherwise."""
+    reset = getattr(policy, "reset_noise", None)
+    if reset is not None:
+        reset()
 
 
 def build_ppo(
@@ -124,7 +182,16 @@ def build_ppo(
             built one reads (it would be dropped; :meth:`~rl4py.trainers.TrainConfig.refuse_shadowed`).
     """
     config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
-    actor, critic = make_networks(observation_space, action_space, config, masked=masked, actor=actor, critic=critic)
+    actor, critic = make_networks(
+        observation_space,
+        action_space,
+        config,
+        masked=masked,
+        actor=actor,
+        critic=critic,
+        gsde=config.gsde,
+        sde_sample_freq=config.sde_sample_freq,
+    )
     factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
     if value_estimator is None:
         value_estimator = make_value_estimator_for(
@@ -185,7 +252,8 @@ def train_ppo(
         owner="train_ppo",
         start=start,
         modules={"actor": parts.actor, "critic": parts.critic},
-        learning_rate=functools.partial(ppo_learning_rate, config),
+        learning_rate=functools.partial(ppo_schedules, config, parts),
+        after_update=functools.partial(reset_exploration, parts.policy),  # before the next rollout
         on_update=on_update,
         progress=progress,
         progress_every=progress_every,

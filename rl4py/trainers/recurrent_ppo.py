@@ -36,7 +36,7 @@ from rl4py.trainers.actor_critic import (
     run_actor_critic,
     wire_value_estimator,
 )
-from rl4py.trainers.ppo import PPOConfig, ppo_learning_rate
+from rl4py.trainers.ppo import PPOConfig, ppo_schedules
 from rl4py.trainers.tracking import TrainResult
 from rl4py.values.base import ValueEstimator
 
@@ -195,7 +195,7 @@ def train_recurrent_ppo(
         owner="train_recurrent_ppo",
         start=start,
         modules={"policy": parts.policy, "actor": parts.actor, "critic": parts.critic},
-        learning_rate=functools.partial(ppo_learning_rate, config),
+        learning_rate=functools.partial(ppo_schedules, config, parts),  # lr and (anneal_clip) clip range
         progress=progress,
         progress_every=progress_every,
         keep_time=True,
