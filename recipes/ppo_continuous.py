@@ -4,14 +4,19 @@ The settings are bench/ppo_pendulum.py's (docs/benchmarks.md has the sweep behin
 exploration (gSDE, noise redrawn every 4 steps) and rewards scaled by the running std of the
 discounted return (NormalizeReward), so the usual gradient-norm clip of 0.5 stays on.
 
-Run: python recipes/ppo_continuous.py
+Run: python recipes/ppo_continuous.py   (--smoke: a tiny budget that checks the wiring)
 """
+
+import argparse
 
 import torch
 
 from rl4py import NormalizeReward, Pendulum
 from rl4py.trainers import PPOConfig, train_ppo
 
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--smoke", action="store_true", help="a tiny budget that checks the wiring (CI)")
+args = parser.parse_args()
 torch.set_num_threads(1)
 config = PPOConfig(
     num_envs=32,
@@ -27,7 +32,7 @@ config = PPOConfig(
     gsde=True,
     sde_sample_freq=4,
     target_return=-250.0,
-    total_frames=1_000_000,
+    total_frames=8_192 if args.smoke else 1_000_000,
 )
 
 
