@@ -182,7 +182,15 @@ def test_validate_and_test_play_evaluation_episodes(run, capsys):
 
     cli, root, _ = run
     ckpt = cli.trainer.checkpoint_callback.best_model_path
-    quiet = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    # default_root_dir: where the CLI saves the resolved config.yaml (not the working directory)
+    quiet = [
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.default_root_dir",
+        str(root),
+    ]
     validated = _cli("validate", "--config", RECIPE, *quiet, "--ckpt_path", ckpt)
     tested = _cli("test", "--config", RECIPE, *quiet, "--ckpt_path", ckpt)
     reference = load_checkpoint(ckpt)
