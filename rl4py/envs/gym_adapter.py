@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -419,6 +420,10 @@ class GymEnv(EnvBase):
                 f"{self.name}: render() needs render_mode='rgb_array' (pass it when making the env, e.g. "
                 f"GymEnv(id, render_mode='rgb_array')), got render_mode={mode!r}"
             )
+        if not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")):
+            # off-screen frames on a headless machine: older pygame (which gymnasium's classic-control
+            # envs draw with) fails to make even an off-screen surface without SDL's dummy video driver
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         if index is not None and not -self.num_envs <= index < self.num_envs:
             raise IndexError(f"{self.name}: render index {index} is out of range for num_envs={self.num_envs}")
         envs = getattr(self.env, "envs", None)  # SyncVectorEnv: draw only the sub-env asked for
