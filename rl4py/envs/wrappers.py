@@ -83,6 +83,22 @@ class EnvWrapper(EnvBase):
         return getattr(self.env, name)
 
 
+def merge_moments(
+    mean: torch.Tensor,
+    var: torch.Tensor,
+    count: torch.Tensor,
+    batch_mean: torch.Tensor,
+    batch_var: torch.Tensor,
+    n: torch.Tensor | int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Running ``(mean, var, count)`` merged with a batch's ``(batch_mean, batch_var, n)`` (Chan et al.'s
+    parallel update; ``var`` is the population variance). Shapes broadcast as the statistics do."""
+    total = count + n
+    delta = batch_mean - mean
+    merged_var = (var * count + batch_var * n + delta.square() * (count * n / total)) / total
+    return mean + delta * (n / total), merged_var, total
+
+
 def find_wrapper(env: EnvBase, wrapper_type: type[EnvWrapper]) -> EnvWrapper | None:
     """Returns the outermost wrapper of type ``wrapper_type`` around ``env``, or ``None``."""
     while isinstance(env, EnvWrapper):
@@ -162,12 +178,7 @@ class ObservationNorm(EnvWrapper):
             n = weight.sum()
             batch_mean = (batch * weight).sum(0) / n.clamp(min=1.0)
             batch_var = ((batch - batch_mean).square() * weight).sum(0) / n.clamp(min=1.0)
-        total = self.count + n
-        delta = batch_mean - self.mean
-        self.mean = self.mean + delta * (n / total)
-        m2 = self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)
-        self.var = m2 / total
-        self.count = total
+        self.mean, self.var, self.count = merge_moments(self.mean, self.var, self.count, batch_mean, batch_var, n)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """Returns ``clip((obs - mean) / sqrt(var + eps))`` in ``obs``'s dtype."""
@@ -308,11 +319,7 @@ class NormalizeReward(EnvWrapper):
         batch = returns.reshape(-1).to(torch.float64)
         n = batch.shape[0]
         batch_mean, batch_var = batch.mean(), batch.var(unbiased=False)
-        total = self.count + n
-        delta = batch_mean - self.mean
-        self.mean = self.mean + delta * (n / total)
-        self.var = (self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)) / total
-        self.count = total
+        self.mean, self.var, self.count = merge_moments(self.mean, self.var, self.count, batch_mean, batch_var, n)
 
     def scale(self, reward: torch.Tensor) -> torch.Tensor:
         """``reward / sqrt(var + epsilon)`` in ``reward``'s dtype."""
