@@ -182,6 +182,22 @@ def test_plain_loop_hook_sees_every_update():
     assert health.updates == 4
 
 
+@pytest.mark.parametrize("trainer", ["impala", "recurrent_ppo"])
+def test_every_on_policy_plain_loop_takes_the_hook(trainer):
+    from rl4py import CartPole
+    from rl4py.trainers import ImpalaConfig, RecurrentPPOConfig, train_impala, train_recurrent_ppo
+
+    seen = []
+    if trainer == "impala":
+        config = ImpalaConfig(num_envs=4, rollout_length=16, total_frames=192)
+        train_impala(CartPole(num_envs=4), config, on_update=lambda stats, frames: seen.append((frames, stats)))
+    else:
+        config = RecurrentPPOConfig(num_envs=4, rollout_length=16, chunk_length=8, total_frames=192, num_minibatches=2)
+        train_recurrent_ppo(CartPole(num_envs=4), config, on_update=lambda stats, frames: seen.append((frames, stats)))
+    assert [frames for frames, _ in seen] == [64, 128, 192]
+    assert all(torch.isfinite(stats["grad_norm"]).all() for _, stats in seen)
+
+
 def test_lightning_callback_warns_on_a_broken_run(tmp_path):
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import TensorBoardLogger

@@ -9,10 +9,12 @@ import copy
 import functools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
+from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.envs.base import EnvBase
@@ -198,6 +200,7 @@ def train_impala(
     critic: nn.Module | None = None,
     loss: LossFactory | None = None,
     value_estimator: ValueEstimator | None = None,
+    on_update: Callable[[TensorDictBase, int], object] | None = None,
 ) -> TrainResult:
     """Trains an actor-critic with V-trace off rollouts from a lagging behaviour policy.
 
@@ -214,6 +217,8 @@ def train_impala(
             logger: see :class:`~rl4py.trainers.ProgressReporter`).
         progress_every: iterations between ``progress`` calls.
         actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_impala`).
+        on_update: called after each update with its stats and the env frames so far (a
+            :class:`~rl4py.diagnostics.TrainingHealth`'s ``update``).
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult` with modules ``actor``, ``critic``, ``behaviour``.
@@ -232,6 +237,7 @@ def train_impala(
         start=start,
         modules={"actor": parts.actor, "critic": parts.critic, "behaviour": parts.policy},
         after_update=lag.after_update,
+        on_update=on_update,
         progress=progress,
         progress_every=progress_every,
     )

@@ -26,7 +26,7 @@ from rl4py.trainers.actor_critic import (
     wire_value_estimator,
 )
 from rl4py.trainers.config import check_range
-from rl4py.trainers.tracking import TrainResult
+from rl4py.trainers.tracking import Progress, TrainResult
 from rl4py.values.base import ValueEstimator
 
 __all__ = [
@@ -205,7 +205,7 @@ def build_ppo(
 def train_ppo(
     env: EnvBase,
     config: PPOConfig | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
     *,
     actor: nn.Module | None = None,
@@ -223,8 +223,8 @@ def train_ppo(
     Args:
         env: a batched env with a flat ``Box`` observation (its ``num_envs`` is used).
         config: hyperparameters (CleanRL's defaults if ``None``).
-        progress: called every ``progress_every`` iterations with a dict of ``frames``,
-            ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress: where to report every ``progress_every`` iterations (a callable, an rl4py or a Lightning
+            logger: see :class:`~rl4py.trainers.ProgressReporter`).
         progress_every: iterations between ``progress`` calls.
         actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_ppo`).
         on_update: called after each update with its stats and the env frames so far (a

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
+from tensordict import TensorDictBase
 from torch import nn
 
 from rl4py.envs.base import EnvBase
@@ -37,7 +38,7 @@ from rl4py.trainers.actor_critic import (
     wire_value_estimator,
 )
 from rl4py.trainers.ppo import PPOConfig, ppo_schedules
-from rl4py.trainers.tracking import TrainResult
+from rl4py.trainers.tracking import Progress, TrainResult
 from rl4py.values.base import ValueEstimator
 
 __all__ = ["RecurrentPPOConfig", "build_recurrent_ppo", "train_recurrent_ppo"]
@@ -161,12 +162,13 @@ def build_recurrent_ppo(
 def train_recurrent_ppo(
     env: EnvBase,
     config: RecurrentPPOConfig | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     progress_every: int = 10,
     *,
     policy: nn.Module | None = None,
     loss: LossFactory | None = None,
     value_estimator: ValueEstimator | None = None,
+    on_update: Callable[[TensorDictBase, int], object] | None = None,
 ) -> TrainResult:
     """Trains a recurrent PPO agent (separate actor and critic cores) on ``env``.
 
@@ -176,10 +178,12 @@ def train_recurrent_ppo(
     Args:
         env: a batched env with a flat ``Box`` observation.
         config: hyperparameters (defaults if ``None``).
-        progress: called every ``progress_every`` iterations with a dict of ``frames``,
-            ``seconds``, ``steps_per_second``, ``mean_return`` and the loss diagnostics.
+        progress: where to report every ``progress_every`` iterations (a callable, an rl4py or a Lightning
+            logger: see :class:`~rl4py.trainers.ProgressReporter`).
         progress_every: iterations between ``progress`` calls.
         policy, loss, value_estimator: components replacing the built ones (:func:`build_recurrent_ppo`).
+        on_update: called after each update with its stats and the env frames so far (a
+            :class:`~rl4py.diagnostics.TrainingHealth`'s ``update``).
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult`; ``modules`` holds ``"policy"`` (the
@@ -196,6 +200,7 @@ def train_recurrent_ppo(
         start=start,
         modules={"policy": parts.policy, "actor": parts.actor, "critic": parts.critic},
         learning_rate=functools.partial(ppo_schedules, config, parts),  # lr and (anneal_clip) clip range
+        on_update=on_update,
         progress=progress,
         progress_every=progress_every,
         keep_time=True,
