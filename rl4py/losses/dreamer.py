@@ -356,7 +356,7 @@ class DreamerWorldModelLoss(LossModule):
         loss_rep        = rep_coeff * mean(max(free_nats, KL(post || sg(prior))))   trains the posterior
         loss_reward     = reward_coeff * mean(twohot CE(reward head, r_{t+1}))
         loss_continue   = continue_coeff * mean(BCE(continue head, 1 - terminated_{t+1}))
-        + the representation loss's terms (loss_reconstruction, loss_barlow, loss_infonce)
+        + the representation loss's terms (loss_reconstruction, loss_barlow, loss_infonce, loss_swav + loss_temporal)
 
     KL is summed over the stochastic groups; below ``free_nats`` a term is constant (no gradient).
     Diagnostics: ``kl`` (before the clamp), ``prior_entropy``, ``posterior_entropy``, ``reward_error``
