@@ -21,6 +21,7 @@ __all__ = [
     "DecoderLoss",
     "DreamerActorLoss",
     "DreamerValueLoss",
+    "DreamerProLoss",
     "DreamerWorldModelLoss",
     "InfoNCELoss",
     "RepresentationLoss",
@@ -46,7 +47,8 @@ class RepresentationLoss(LossModule, ABC):
     ``features`` ``[B, T, F]`` are the posterior features of the next observations, ``embed`` ``[B, T, E]``
     their encoder embeddings and ``observation`` ``[B, T, ...]`` the observations themselves. Returns
     weighted ``loss_*`` terms and diagnostics, as every :class:`~rl4py.losses.LossModule`. Subclasses:
-    :class:`DecoderLoss` (DreamerV3), :class:`BarlowTwinsLoss` (R2-Dreamer), :class:`InfoNCELoss`.
+    :class:`DecoderLoss` (DreamerV3), :class:`BarlowTwinsLoss` (R2-Dreamer), :class:`InfoNCELoss`,
+    :class:`DreamerProLoss` (DreamerPro).
     """
 
     @abstractmethod
@@ -204,6 +206,143 @@ class InfoNCELoss(RepresentationLoss):
         )
 
 
+class DreamerProLoss(RepresentationLoss):
+    """DreamerPro's prototypical representation learning (Deng, Jang & Ahn, ICML 2022), no reconstruction.
+
+    Two views of the ``N = B * T`` embeddings: ``embed`` and a noise-perturbed copy
+    ``embed + noise_scale * std(embed) * eps`` (``eps ~ N(0, 1)`` from ``generator``, ``std`` the detached
+    per-dimension std over the batch). DreamerPro uses two image augmentations (random shifts) that the
+    encoder embeds; a :class:`RepresentationLoss` receives the embedding, not the encoder, so the second
+    view is made in embedding space, which works for vector and image observations alike. Each view is
+    projected (``embed_projector``, ``E -> P``) and L2-normalised to ``z``; with the ``K`` L2-normalised
+    prototypes ``c`` (``[K, P]``, learnable) the scores are ``s = z c^T`` (cosines, ``[N, K]``)::
+
+        q = sinkhorn(s)                        soft assignments, no gradient (epsilon 0.05, 3 iterations)
+        loss_swav     = swav_coeff * -1/2 mean(q1 . log softmax(s2 / tau) + q2 . log softmax(s1 / tau))
+        loss_temporal = temporal_coeff * -mean(q1 . log softmax(normalize(feature_projector(features)) c^T / tau))
+
+    The swapped prediction trains the encoder (the embedding is not detached), the projector and the
+    prototypes; the temporal term makes the RSSM's posterior features predict the cluster assignment
+    ``q1`` of the clean embedding of the same observation. Diagnostics: ``prototype_usage`` (fraction of
+    prototypes that are some sample's most likely cluster) and ``temporal_accuracy`` (how often the
+    features' most likely prototype is the assignment's).
+
+    Args:
+        feature_size: ``F`` (the RSSM's ``feature_size``).
+        embed_size: ``E`` (the encoder's output size).
+        num_prototypes: ``K`` (DreamerPro: 2500).
+        projection_size: ``P`` (DreamerPro: 32).
+        temperature: ``tau`` of the softmaxes (DreamerPro: 0.1).
+        sinkhorn_epsilon: entropic regularisation of Sinkhorn-Knopp (DreamerPro: 0.05).
+        sinkhorn_iterations: Sinkhorn-Knopp iterations (DreamerPro: 3).
+        noise_scale: std of the second view's noise, relative to the embedding's per-dimension std.
+        swav_coeff, temporal_coeff: term weights (DreamerPro: 1, 1).
+        generator: for the noise.
+    """
+
+    def __init__(
+        self,
+        feature_size: int,
+        embed_size: int,
+        num_prototypes: int = 2500,
+        projection_size: int = 32,
+        temperature: float = 0.1,
+        sinkhorn_epsilon: float = 0.05,
+        sinkhorn_iterations: int = 3,
+        noise_scale: float = 0.1,
+        swav_coeff: float = 1.0,
+        temporal_coeff: float = 1.0,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("feature_size", feature_size),
+            ("embed_size", embed_size),
+            ("projection_size", projection_size),
+            ("sinkhorn_iterations", sinkhorn_iterations),
+        ):
+            if int(value) != value or value < 1:
+                raise ValueError(f"DreamerProLoss: {name} must be a positive integer, got {value}")
+        if int(num_prototypes) != num_prototypes or num_prototypes < 2:
+            raise ValueError(f"DreamerProLoss: num_prototypes must be an integer >= 2, got {num_prototypes}")
+        if not temperature > 0 or not sinkhorn_epsilon > 0:
+            raise ValueError(
+                "DreamerProLoss: temperature and sinkhorn_epsilon must be > 0, "
+                f"got {temperature} and {sinkhorn_epsilon}"
+            )
+        if noise_scale < 0 or swav_coeff < 0 or temporal_coeff < 0:
+            raise ValueError(
+                "DreamerProLoss: noise_scale, swav_coeff and temporal_coeff must be >= 0, got "
+                f"{noise_scale}, {swav_coeff} and {temporal_coeff}"
+            )
+        self.feature_size = int(feature_size)
+        self.embed_size = int(embed_size)
+        self.embed_projector = nn.Linear(self.embed_size, int(projection_size))
+        self.feature_projector = nn.Linear(self.feature_size, int(projection_size))
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(int(num_prototypes), int(projection_size)), dim=-1))
+        self.temperature = float(temperature)
+        self.sinkhorn_epsilon = float(sinkhorn_epsilon)
+        self.sinkhorn_iterations = int(sinkhorn_iterations)
+        self.noise_scale = float(noise_scale)
+        self.swav_coeff = float(swav_coeff)
+        self.temporal_coeff = float(temporal_coeff)
+        self.generator = generator
+
+    @torch.no_grad()
+    def sinkhorn(self, scores: torch.Tensor) -> torch.Tensor:
+        """Soft assignments ``[*, N, K]`` of scores ``[*, N, K]`` (no gradient).
+
+        ``Q = exp(scores / epsilon)``, then ``sinkhorn_iterations`` times: scale each prototype's column
+        to sum ``1 / K``, then each sample's row to ``1 / N``; returned times ``N``, so every row sums
+        to 1 and every column to about ``N / K`` (exactly in the limit of many iterations).
+        """
+        if scores.dim() < 2:
+            raise ValueError(f"DreamerProLoss.sinkhorn: scores must be [*, N, K], got {tuple(scores.shape)}")
+        n, k = scores.shape[-2:]
+        logits = scores.to(torch.promote_types(scores.dtype, torch.float32)) / self.sinkhorn_epsilon
+        q = torch.exp(logits - logits.amax(dim=(-2, -1), keepdim=True))  # the global shift cancels out
+        for _ in range(self.sinkhorn_iterations):
+            q = q / (q.sum(-2, keepdim=True) * k)
+            q = q / (q.sum(-1, keepdim=True) * n)
+        return (q * n).to(scores.dtype)
+
+    def forward(self, features: torch.Tensor, embed: torch.Tensor, observation: torch.Tensor) -> TensorDict:
+        x_feat, x_emb = _flat_pairs("DreamerProLoss", features, embed)
+        if not (x_feat.is_floating_point() and x_emb.is_floating_point()):
+            raise TypeError(
+                f"DreamerProLoss: features and embed must be floating point, got {x_feat.dtype} and {x_emb.dtype}"
+            )
+        if x_feat.shape[-1] != self.feature_size or x_emb.shape[-1] != self.embed_size:
+            raise ValueError(
+                f"DreamerProLoss: expected features [..., {self.feature_size}] and embed [..., {self.embed_size}], "
+                f"got {tuple(features.shape)} and {tuple(embed.shape)}"
+            )
+        noise = torch.randn(x_emb.shape, generator=self.generator, device=x_emb.device, dtype=x_emb.dtype)
+        views = torch.stack([x_emb, x_emb + self.noise_scale * x_emb.detach().std(0) * noise])  # [2, N, E]
+        prototypes = F.normalize(self.prototypes, dim=-1)
+        scores = F.normalize(self.embed_projector(views), dim=-1) @ prototypes.T  # [2, N, K]
+        q = self.sinkhorn(scores.detach())
+        log_p = F.log_softmax(scores / self.temperature, dim=-1)
+        swav = -0.5 * ((q[0] * log_p[1]).sum(-1).mean() + (q[1] * log_p[0]).sum(-1).mean())
+        h = F.normalize(self.feature_projector(x_feat), dim=-1)
+        temporal_logits = h @ prototypes.T / self.temperature
+        temporal = -(q[0] * F.log_softmax(temporal_logits, dim=-1)).sum(-1).mean()
+        with torch.no_grad():
+            target = q[0].argmax(-1)
+            usage = torch.zeros(prototypes.shape[0], device=q.device).index_fill_(0, target, 1.0).mean()
+            accuracy = (temporal_logits.argmax(-1) == target).float().mean()
+        return TensorDict(
+            {
+                "loss_swav": self.swav_coeff * swav,
+                "loss_temporal": self.temporal_coeff * temporal,
+                "prototype_usage": usage,
+                "temporal_accuracy": accuracy,
+            },
+            batch_size=[],
+        )
+
+
 class DreamerWorldModelLoss(LossModule):
     """The world-model loss of DreamerV3 / R2-Dreamer on a batch of sequences ``[B, T]``.
 
@@ -217,7 +356,7 @@ class DreamerWorldModelLoss(LossModule):
         loss_rep        = rep_coeff * mean(max(free_nats, KL(post || sg(prior))))   trains the posterior
         loss_reward     = reward_coeff * mean(twohot CE(reward head, r_{t+1}))
         loss_continue   = continue_coeff * mean(BCE(continue head, 1 - terminated_{t+1}))
-        + the representation loss's terms (loss_reconstruction, loss_barlow, loss_infonce)
+        + the representation loss's terms (loss_reconstruction, loss_barlow, loss_infonce, loss_swav + loss_temporal)
 
     KL is summed over the stochastic groups; below ``free_nats`` a term is constant (no gradient).
     Diagnostics: ``kl`` (before the clamp), ``prior_entropy``, ``posterior_entropy``, ``reward_error``
@@ -230,8 +369,8 @@ class DreamerWorldModelLoss(LossModule):
         encoder: observations ``[*B, ...]`` -> ``[*B, E]`` (an :class:`~rl4py.modules.MLP`,
             a :class:`~rl4py.modules.ConvEncoder`).
         rssm: the :class:`~rl4py.modules.RSSM` (with the reward and continue heads).
-        representation_loss: :class:`DecoderLoss`, :class:`BarlowTwinsLoss`, :class:`InfoNCELoss`, or
-            ``None`` (KL, reward and continue only).
+        representation_loss: :class:`DecoderLoss`, :class:`BarlowTwinsLoss`, :class:`InfoNCELoss`,
+            :class:`DreamerProLoss`, or ``None`` (KL, reward and continue only).
         free_nats: KL floor per step (DreamerV3: 1).
         dyn_coeff, rep_coeff, reward_coeff, continue_coeff: term weights (DreamerV3: 1, 0.1, 1, 1).
         generator: for the posterior samples.

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from tensordict import TensorDict
 from torch import nn
 
@@ -13,6 +14,7 @@ from rl4py.losses import (
     BarlowTwinsLoss,
     DecoderLoss,
     DreamerActorLoss,
+    DreamerProLoss,
     DreamerValueLoss,
     DreamerWorldModelLoss,
     InfoNCELoss,
@@ -63,6 +65,9 @@ def _world_model(variant: str | None, **kwargs: object) -> DreamerWorldModelLoss
         rep = BarlowTwinsLoss(rssm.feature_size, EMBED)
     elif variant == "infonce":
         rep = InfoNCELoss(rssm.feature_size, EMBED)
+    elif variant == "dreamerpro":
+        generator = torch.Generator().manual_seed(shift_seed(0))
+        rep = DreamerProLoss(rssm.feature_size, EMBED, num_prototypes=16, projection_size=16, generator=generator)
     else:
         rep = None
     return DreamerWorldModelLoss(_encoder(), rssm, rep, **kwargs)
@@ -151,7 +156,12 @@ def test_kl_balance_rep_term_never_reaches_the_prior_logits() -> None:
 
 @pytest.mark.parametrize(
     "variant, term, margin",
-    [("decoder", "loss_reconstruction", 0.3), ("barlow", "loss_barlow", 0.3), ("infonce", "loss_infonce", 0.8)],
+    [
+        ("decoder", "loss_reconstruction", 0.3),
+        ("barlow", "loss_barlow", 0.3),
+        ("infonce", "loss_infonce", 0.8),
+        ("dreamerpro", "loss_temporal", 0.5),
+    ],
 )
 def test_world_model_loss_falls_on_a_fixed_batch(variant: str, term: str, margin: float) -> None:
     torch.manual_seed(shift_seed(0))
@@ -171,6 +181,8 @@ def test_world_model_loss_falls_on_a_fixed_batch(variant: str, term: str, margin
     assert last[term] < margin * first[term]
     assert last["loss_reward"] < 0.5 * first["loss_reward"]
     assert last["loss_continue"] < 0.5 * first["loss_continue"]
+    if variant == "dreamerpro":  # the swapped prediction falls too (about 0.3x in 40 steps)
+        assert last["loss_swav"] < 0.6 * first["loss_swav"]
 
 
 def test_world_model_on_images() -> None:
@@ -312,3 +324,109 @@ def test_value_loss_numbers_and_slow_critic() -> None:
     assert torch.allclose(loss.slow_critic.weight, before + 0.25 * (critic.weight - before), atol=1e-6)
     with pytest.raises(ValueError, match="slow_rate"):
         DreamerValueLoss(critic, slow_rate=0.0)
+
+
+# -- DreamerPro ----------------------------------------------------------------------------------
+
+
+def test_dreamerpro_sinkhorn_against_a_hand_computation() -> None:
+    # epsilon 1 and one iteration on scores whose exponentials are Q = [[1, 2], [1, 1], [3, 1]]:
+    # columns to 1/K = 1/2: [[.1, .25], [.1, .125], [.3, .125]]; rows then to 1 (after the * N)
+    loss = DreamerProLoss(4, 4, num_prototypes=2, sinkhorn_epsilon=1.0, sinkhorn_iterations=1)
+    scores = torch.tensor([[0.0, math.log(2)], [0.0, 0.0], [math.log(3), 0.0]], dtype=torch.float64)
+    q = loss.sinkhorn(scores)
+    expected = torch.tensor([[2 / 7, 5 / 7], [4 / 9, 5 / 9], [12 / 17, 5 / 17]], dtype=torch.float64)
+    assert torch.allclose(q, expected, atol=1e-12)
+    # the defaults (epsilon 0.05, 3 iterations): every sample's row sums to 1, columns approach N / K
+    loss = DreamerProLoss(4, 4, num_prototypes=3)
+    g = torch.Generator().manual_seed(0)
+    z, c = F.normalize(torch.randn(6, 4, generator=g), dim=-1), F.normalize(torch.randn(3, 4, generator=g), dim=-1)
+    scores = z @ c.T
+    q = loss.sinkhorn(scores.double())
+    assert torch.allclose(q.sum(-1), torch.ones(6, dtype=torch.float64), atol=1e-12)
+    assert (q >= 0).all()
+    loss.sinkhorn_iterations = 500
+    q = loss.sinkhorn(scores.double())
+    assert torch.allclose(q.sum(-1), torch.ones(6, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(q.sum(-2), torch.full((3,), 6 / 3, dtype=torch.float64), atol=1e-3)
+    # batched: each [N, K] slice on its own
+    both = loss.sinkhorn(torch.stack([scores, scores.flip(0)]).double())
+    assert torch.allclose(both[0], q) and torch.allclose(both[1], q.flip(0))
+
+
+def test_dreamerpro_targets_carry_no_gradient_and_the_terms_train_their_parts() -> None:
+    loss = DreamerProLoss(6, 5, num_prototypes=4, projection_size=3, generator=torch.Generator().manual_seed(0))
+    captured = []
+    sinkhorn = loss.sinkhorn
+
+    def spy(scores: torch.Tensor) -> torch.Tensor:
+        q = sinkhorn(scores)
+        captured.append(q)
+        return q
+
+    loss.sinkhorn = spy  # type: ignore[method-assign]
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 5, 6, generator=g, requires_grad=True)
+    embed = torch.randn(2, 5, 5, generator=g, requires_grad=True)
+    out = loss(features, embed, torch.zeros(2, 5, 1))
+    (q,) = captured
+    assert q.shape == (2, 10, 4) and not q.requires_grad and q.grad_fn is None
+    # with the targets fixed, the loss is the cross-entropies recomputed from the parameters alone
+    prototypes = F.normalize(loss.prototypes, dim=-1)
+    h = F.normalize(loss.feature_projector(features.reshape(10, 6)), dim=-1)
+    temporal = -(q[0] * F.log_softmax(h @ prototypes.T / 0.1, -1)).sum(-1).mean()
+    assert out["loss_temporal"].item() == pytest.approx(temporal.item(), rel=1e-5)
+    (g_feat, g_embed, g_proto) = torch.autograd.grad(
+        out["loss_temporal"], [features, embed, loss.prototypes], retain_graph=True, allow_unused=True
+    )
+    assert g_feat.abs().sum() > 0 and g_proto.abs().sum() > 0
+    assert g_embed is None  # the target side of the temporal term is constant
+    g_embed, g_proj, g_feat = torch.autograd.grad(
+        out["loss_swav"], [embed, loss.embed_projector.weight, features], allow_unused=True
+    )
+    assert g_embed.abs().sum() > 0 and g_proj.abs().sum() > 0  # the swapped prediction trains the encoder
+    assert g_feat is None
+    assert 0 < out["prototype_usage"].item() <= 1 and not out["prototype_usage"].requires_grad
+    assert 0 <= out["temporal_accuracy"].item() <= 1
+
+
+def test_dreamerpro_noise_is_seeded() -> None:
+    torch.manual_seed(0)
+    a = DreamerProLoss(6, 5, num_prototypes=4, generator=torch.Generator().manual_seed(3))
+    b = DreamerProLoss(6, 5, num_prototypes=4, generator=torch.Generator().manual_seed(3))
+    b.load_state_dict(a.state_dict())
+    x, e = torch.randn(3, 4, 6), torch.randn(3, 4, 5)
+    torch.manual_seed(123)  # the global generator is not used
+    out_a = a(x, e, torch.zeros(3, 4, 1))
+    out_b = b(x, e, torch.zeros(3, 4, 1))
+    assert out_a["loss_swav"].item() == out_b["loss_swav"].item()
+    # without noise the two views are identical and each view predicts its own assignments
+    c = DreamerProLoss(6, 5, num_prototypes=4, noise_scale=0.0)
+    c.load_state_dict(a.state_dict())
+    out_c = c(x, e, torch.zeros(3, 4, 1))
+    assert out_c["loss_swav"].item() != out_a["loss_swav"].item()
+
+
+def test_dreamerpro_bad_input() -> None:
+    loss = DreamerProLoss(6, 5, num_prototypes=4)
+    obs = torch.zeros(2, 3, 1)
+    with pytest.raises(ValueError, match=r"expected features \[..., 6\] and embed \[..., 5\]"):
+        loss(torch.zeros(2, 3, 7), torch.zeros(2, 3, 5), obs)
+    with pytest.raises(ValueError, match=r"expected features"):
+        loss(torch.zeros(2, 3, 6), torch.zeros(2, 3, 4), obs)
+    with pytest.raises(ValueError, match="share their batch dims"):
+        loss(torch.zeros(2, 3, 6), torch.zeros(3, 2, 5), obs)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        loss(torch.zeros(1, 1, 6), torch.zeros(1, 1, 5), obs)
+    with pytest.raises(TypeError, match="floating point"):
+        loss(torch.zeros(2, 3, 6, dtype=torch.long), torch.zeros(2, 3, 5), obs)
+    with pytest.raises(ValueError, match=r"scores must be \[\*, N, K\]"):
+        loss.sinkhorn(torch.zeros(4))
+    with pytest.raises(ValueError, match="num_prototypes must be an integer >= 2"):
+        DreamerProLoss(6, 5, num_prototypes=1)
+    with pytest.raises(ValueError, match="temperature and sinkhorn_epsilon must be > 0"):
+        DreamerProLoss(6, 5, sinkhorn_epsilon=0.0)
+    with pytest.raises(ValueError, match="sinkhorn_iterations must be a positive integer"):
+        DreamerProLoss(6, 5, sinkhorn_iterations=0)
+    with pytest.raises(ValueError, match="noise_scale, swav_coeff and temporal_coeff must be >= 0"):
+        DreamerProLoss(6, 5, noise_scale=-0.1)
