@@ -409,7 +409,7 @@ class DreamerWorldModelLoss(LossModule):
         if representation_loss is not None and not isinstance(representation_loss, RepresentationLoss):
             raise TypeError(
                 "DreamerWorldModelLoss: representation_loss must be a RepresentationLoss (DecoderLoss, "
-                f"BarlowTwinsLoss, InfoNCELoss) or None, got {type(representation_loss).__name__}"
+                f"BarlowTwinsLoss, InfoNCELoss, DreamerProLoss) or None, got {type(representation_loss).__name__}"
             )
         self.encoder = encoder
         self.rssm = rssm
