@@ -13,7 +13,15 @@ from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
 from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping
 from rl4py.envs.vector_env import NativeVectorEnv
-from rl4py.envs.wrappers import EnvWrapper, EpisodeStats, NormalizeReward, ObservationNorm, RewardClip, find_wrapper
+from rl4py.envs.wrappers import (
+    EnvWrapper,
+    EpisodeStats,
+    FrozenObservationNorm,
+    NormalizeReward,
+    ObservationNorm,
+    RewardClip,
+    find_wrapper,
+)
 
 __all__ = [
     "CORRIDOR_LAYOUT",
@@ -26,6 +34,7 @@ __all__ = [
     "EnvStep",
     "EnvWrapper",
     "EpisodeStats",
+    "FrozenObservationNorm",
     "GridWorld",
     "GymEnv",
     "MountainCar",

@@ -1,14 +1,27 @@
-"""Env wrappers: each is an :class:`EnvBase` around another one and changes one thing."""
+"""Env wrappers: each is an :class:`EnvBase` around another one and changes one thing (and
+:class:`FrozenObservationNorm`, an :class:`ObservationNorm` frozen into a module for exports)."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import torch
+from torch import nn
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
 
-__all__ = ["EnvWrapper", "EpisodeStats", "NormalizeReward", "ObservationNorm", "RewardClip", "find_wrapper"]
+#: :class:`ObservationNorm`'s defaults: the clip of normalized observations and the variance epsilon
+NORM_CLIP, NORM_EPSILON = 10.0, 1e-8
+
+__all__ = [
+    "EnvWrapper",
+    "EpisodeStats",
+    "FrozenObservationNorm",
+    "NormalizeReward",
+    "ObservationNorm",
+    "RewardClip",
+    "find_wrapper",
+]
 
 
 class EnvWrapper(EnvBase):
@@ -144,7 +157,7 @@ class ObservationNorm(EnvWrapper):
     """
 
     def __init__(
-        self, env: EnvBase, clip: float = 10.0, epsilon: float = 1e-8, key: NestedKey = keys.OBSERVATION
+        self, env: EnvBase, clip: float = NORM_CLIP, epsilon: float = NORM_EPSILON, key: NestedKey = keys.OBSERVATION
     ) -> None:
         super().__init__(env)
         space = env.single_observation_space
@@ -179,6 +192,10 @@ class ObservationNorm(EnvWrapper):
             batch_mean = (batch * weight).sum(0) / n.clamp(min=1.0)
             batch_var = ((batch - batch_mean).square() * weight).sum(0) / n.clamp(min=1.0)
         self.mean, self.var, self.count = merge_moments(self.mean, self.var, self.count, batch_mean, batch_var, n)
+
+    def as_module(self) -> FrozenObservationNorm:
+        """This wrapper's normalization with its current statistics frozen, as a module (for an export)."""
+        return FrozenObservationNorm(self.mean, self.var, self.clip, self.epsilon)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """Returns ``clip((obs - mean) / sqrt(var + eps))`` in ``obs``'s dtype."""
@@ -217,6 +234,33 @@ class ObservationNorm(EnvWrapper):
         self.var = state["var"].to(self.device, torch.float64).clone()
         self.count = state["count"].to(self.device, torch.float64).clone()
         self.frozen = bool(state["frozen"])
+
+
+class FrozenObservationNorm(nn.Module):
+    """:class:`ObservationNorm`'s normalization with frozen statistics, as a module:
+    ``clip((obs - mean) / sqrt(var + eps), -clip, clip)`` computed in float64 as the wrapper does,
+    returned in the observation's dtype (equal to the wrapper's bit for bit). Exports
+    (``observation_transform=``) bake it in.
+
+    Args:
+        mean, var: ``[*obs_shape]`` running statistics (an :class:`ObservationNorm`'s, or its checkpoint's).
+        clip: the clip value (the wrapper's default).
+        epsilon: added to the variance (the wrapper's default).
+    """
+
+    def __init__(
+        self, mean: torch.Tensor, var: torch.Tensor, clip: float = NORM_CLIP, epsilon: float = NORM_EPSILON
+    ) -> None:
+        super().__init__()
+        if mean.shape != var.shape:
+            raise ValueError(f"FrozenObservationNorm: mean {tuple(mean.shape)} and var {tuple(var.shape)} differ")
+        self.register_buffer("mean", mean.detach().to(torch.float64).clone())
+        self.register_buffer("std", torch.sqrt(var.detach().to(torch.float64) + epsilon))
+        self.clip = float(clip)
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        out = (observation.to(torch.float64) - self.mean) / self.std
+        return out.clamp(-self.clip, self.clip).to(observation.dtype)
 
 
 class EpisodeStats(EnvWrapper):

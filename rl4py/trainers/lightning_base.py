@@ -21,7 +21,6 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from tensordict import TensorDictBase
-from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import MaxMetric, MeanMetric
 
@@ -29,13 +28,13 @@ from rl4py.collectors.sync import SyncCollector, finished_episodes
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
-from rl4py.envs.wrappers import ObservationNorm, find_wrapper
+from rl4py.envs.wrappers import FrozenObservationNorm, ObservationNorm, find_wrapper
 from rl4py.loggers.names import EPISODIC_LENGTH, stat_key
 from rl4py.modules.policy import predict
 from rl4py.trainers.config import TrainConfig, as_config
 from rl4py.trainers.evaluation import evaluate_policy
 
-__all__ = ["NormalizeObservation", "Progress", "RolloutDataset", "RolloutModule", "load_checkpoint"]
+__all__ = ["Progress", "RolloutDataset", "RolloutModule", "load_checkpoint"]
 
 # the modules' val/test loaders are empty inside fit on purpose (see RolloutModule._evaluation_loader)
 warnings.filterwarnings("ignore", message="Total length of `list` across ranks is zero")
@@ -50,30 +49,6 @@ class Progress(NamedTuple):
     """Units when the run ends (``None``: unknown)."""
     unit: str
     """What is counted: ``"env steps"`` or ``"passes"``."""
-
-
-class NormalizeObservation(nn.Module):
-    """:class:`~rl4py.envs.ObservationNorm`'s normalization with frozen statistics, as a module:
-    ``clip((obs - mean) / sqrt(var + eps), -clip, clip)`` computed in float64 as the wrapper does,
-    returned in the observation's dtype. Exports (``observation_transform=``) bake it in.
-
-    Args:
-        mean, var: ``[*obs_shape]`` running statistics.
-        clip: the clip value.
-        epsilon: added to the variance.
-    """
-
-    def __init__(self, mean: torch.Tensor, var: torch.Tensor, clip: float = 10.0, epsilon: float = 1e-8) -> None:
-        super().__init__()
-        if mean.shape != var.shape:
-            raise ValueError(f"NormalizeObservation: mean {tuple(mean.shape)} and var {tuple(var.shape)} differ")
-        self.register_buffer("mean", mean.detach().to(torch.float64).clone())
-        self.register_buffer("std", torch.sqrt(var.detach().to(torch.float64) + epsilon))
-        self.clip = float(clip)
-
-    def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        out = (observation.to(torch.float64) - self.mean) / self.std
-        return out.clamp(-self.clip, self.clip).to(observation.dtype)
 
 
 def _norm_state(env_state: dict | None) -> dict | None:
@@ -406,7 +381,7 @@ class RolloutModule(pl.LightningModule, ABC):
             return find_wrapper(self.collector.env, ObservationNorm).state_dict()
         return self._observation_stats
 
-    def observation_transform(self) -> NormalizeObservation | None:
+    def observation_transform(self) -> FrozenObservationNorm | None:
         """The observation normalization the actor was trained behind (frozen), as a module for
         ``predict`` / the exports (``observation_transform=``); ``None`` without ``normalize_observations``.
 
@@ -421,7 +396,7 @@ class RolloutModule(pl.LightningModule, ABC):
                 f"{type(self).__name__}: normalize_observations is set but no observation statistics are held: "
                 "load the module from a checkpoint (load_checkpoint) or train it first"
             )
-        return NormalizeObservation(stats["mean"], stats["var"])
+        return FrozenObservationNorm(stats["mean"], stats["var"])  # the training wrapper's clip and epsilon
 
     def make_evaluation_env(self, num_envs: int, env: str | None = None, **env_kwargs: Any) -> EnvBase:
         """Fresh envs for evaluation on this module's device: ``env`` (default the training env, with

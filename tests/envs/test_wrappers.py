@@ -282,3 +282,19 @@ def test_find_wrapper_and_attribute_forwarding() -> None:
     assert outer.name == "RewardClip(EpisodeStats(ObservationNorm(CartPole)))"
     with pytest.raises(AttributeError, match="no_such_attribute"):
         outer.no_such_attribute
+
+
+def test_frozen_observation_norm_equals_the_wrapper_bit_for_bit():
+    from rl4py.envs import FrozenObservationNorm
+
+    env = ObservationNorm(CartPole(num_envs=8), clip=3.0, epsilon=1e-4)
+    env.reset_tensors(seed=0)
+    for _ in range(30):
+        env.step_tensors(torch.randint(2, (8,)))
+    frozen = env.as_module()
+    assert isinstance(frozen, FrozenObservationNorm) and frozen.clip == 3.0
+    obs = torch.randn(64, 4) * 5
+    assert torch.equal(frozen(obs), env.normalize(obs))
+    assert frozen(obs).abs().max() <= 3.0
+    with pytest.raises(ValueError, match="mean .* and var .* differ"):
+        FrozenObservationNorm(torch.zeros(4), torch.ones(3))
