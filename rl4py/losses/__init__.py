@@ -15,6 +15,7 @@ from rl4py.losses.dreamer import (
     InfoNCELoss,
     RepresentationLoss,
 )
+from rl4py.losses.dreamer_loss import DreamerLoss
 from rl4py.losses.imitation import (
     BCLoss,
     PolicyDistillationLoss,
@@ -34,6 +35,7 @@ __all__ = [
     "BarlowTwinsLoss",
     "DecoderLoss",
     "DreamerActorLoss",
+    "DreamerLoss",
     "DreamerProLoss",
     "DreamerValueLoss",
     "DreamerWorldModelLoss",

@@ -30,8 +30,9 @@ from rl4py.modules.recurrent_actor import (
     StoredStateValue,
     make_recurrent_actor_critic,
 )
+from rl4py.modules.dreamer_policy import DreamerPolicy
 from rl4py.modules.rssm import RSSM, RSSM_PRESETS, RSSMSize, RSSMState
-from rl4py.modules.twohot import TwoHot, symexp, symlog
+from rl4py.modules.twohot import Symlog, TwoHot, symexp, symlog
 from rl4py.modules.vae import BetaVAE, gaussian_kl
 
 __all__ = [
@@ -83,10 +84,12 @@ __all__ = [
     "make_discrete_actor_critic",
     "orthogonal_init_",
     "predict",
+    "DreamerPolicy",
     "RSSM",
     "RSSM_PRESETS",
     "RSSMSize",
     "RSSMState",
+    "Symlog",
     "TwoHot",
     "symexp",
     "symlog",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TwoHot", "symexp", "symlog"]
+__all__ = ["Symlog", "TwoHot", "symexp", "symlog"]
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -16,6 +16,13 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`symlog`: ``sign(x) * (exp(|x|) - 1)`` (any shape)."""
     return torch.sign(x) * torch.expm1(x.abs())
+
+
+class Symlog(nn.Module):
+    """:func:`symlog` as a module (DreamerV3 squashes vector observations with it before the encoder)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return symlog(x)
 
 
 class TwoHot(nn.Module):

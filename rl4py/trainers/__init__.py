@@ -11,12 +11,22 @@ PPO                                                                             
 IMPALA        :class:`ImpalaConfig`  :func:`build_impala`   actor_critic_update     train_impala, ImpalaModule
 DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
+Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
 ============  =====================  =====================  ======================  ====================
 """
 
 from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update
 from rl4py.trainers.bc import BCConfig, BCParts, bc_update, build_bc, collect_demonstrations, train_bc
 from rl4py.trainers.config import TrainConfig
+from rl4py.trainers.dreamer import (
+    DreamerConfig,
+    DreamerParts,
+    TrainRatio,
+    build_dreamer,
+    dreamer_update,
+    make_dreamer_optimizer,
+    train_dreamer,
+)
 from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
@@ -34,6 +44,8 @@ __all__ = [
     "BehaviourLag",
     "DQNConfig",
     "DQNParts",
+    "DreamerConfig",
+    "DreamerParts",
     "EpisodeTracker",
     "ImpalaConfig",
     "NonFiniteLossError",
@@ -41,24 +53,29 @@ __all__ = [
     "ProgressReporter",
     "RecurrentPPOConfig",
     "TrainConfig",
+    "TrainRatio",
     "TrainResult",
     "actor_critic_update",
     "bc_update",
     "build_bc",
     "build_dqn",
+    "build_dreamer",
     "build_impala",
     "build_ppo",
     "build_recurrent_ppo",
     "collect_demonstrations",
     "dqn_update",
+    "dreamer_update",
     "evaluate_policy",
     "gradient_step",
     "load_weights",
+    "make_dreamer_optimizer",
     "minibatch_update",
     "num_threads",
     "save_weights",
     "train_bc",
     "train_dqn",
+    "train_dreamer",
     "train_impala",
     "train_ppo",
     "train_recurrent_ppo",
@@ -72,6 +89,7 @@ _LIGHTNING = {
     "RolloutModule": "rl4py.trainers.lightning_base",
     "load_checkpoint": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
+    "DreamerModule": "rl4py.trainers.lightning_dreamer",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
     "BCModule": "rl4py.trainers.lightning_bc",
     "EvaluationCallback": "rl4py.trainers.lightning_callbacks",

@@ -8,7 +8,7 @@ loops and in the LightningModules alike (which pass ``backward=self.manual_backw
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -38,9 +38,15 @@ def gradient_step(
     params: list[torch.Tensor] | None = None,
     backward: Callable[[torch.Tensor], None] | None = None,
     skip_nonfinite: bool = False,
+    clip_groups: Mapping[str, tuple[Sequence[torch.Tensor], float | None]] | None = None,
 ) -> tuple[TensorDictBase, bool]:
     """One update: ``out = loss_module(batch)``, backward of the summed ``loss_*`` terms, global
     gradient-norm clip, ``optimizer.step()``.
+
+    With ``clip_groups`` (``{name: (params, max_norm)}``, for a loss that trains several networks
+    with their own clips, as Dreamer's world model, actor and critic) each group is clipped to its
+    own norm instead, reported as ``"grad_norm_<name>"``; ``"grad_norm"`` is then the norm over all
+    groups (before clipping).
 
     A NaN or infinite loss or gradient norm never reaches the parameters: the step raises
     :class:`NonFiniteLossError` naming the non-finite terms, or with ``skip_nonfinite`` drops the
@@ -57,6 +63,7 @@ def gradient_step(
         backward: runs the backward pass of the total loss (a LightningModule passes
             ``self.manual_backward``); ``None`` calls ``loss.backward()``.
         skip_nonfinite: skip a non-finite step instead of raising.
+        clip_groups: per-group clipping instead of ``max_grad_norm``/``params`` (give neither with it).
 
     Returns:
         ``(out, stepped)``: the loss outputs, detached, with ``"grad_norm"`` (the norm before
@@ -80,11 +87,24 @@ def gradient_step(
         (True, 2.4, 6.0)
     """
     _check_max_grad_norm(max_grad_norm)
-    if params is None:
+    if clip_groups is not None:
+        if params is not None or max_grad_norm is not None:
+            raise ValueError("gradient_step: give clip_groups or max_grad_norm/params, not both")
+        for max_norm in (group[1] for group in clip_groups.values()):
+            _check_max_grad_norm(max_norm)
+    elif params is None:
         params = [p for p in loss_module.parameters() if p.requires_grad]
     out = _loss_backward(loss_module, optimizer, batch, backward)
-    grad_norm = _clip_grad_norm(params, max_grad_norm)
     out = out.detach()
+    if clip_groups is None:
+        grad_norm = _clip_grad_norm(params, max_grad_norm)
+    else:
+        norms = []
+        for name, (group, max_norm) in clip_groups.items():
+            norm = _clip_grad_norm(list(group), max_norm)
+            out.set(f"grad_norm_{name}", norm)
+            norms.append(norm)
+        grad_norm = torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
     out.set("grad_norm", grad_norm)
     # a NaN/inf loss gives NaN/inf gradients: the norm alone tells (one scalar read, no extra op)
     if not math.isfinite(grad_norm.item()):
