@@ -211,6 +211,8 @@ def test_bad_envs_and_sizes_raise_clear_errors() -> None:
         PixelObservation(ObservationNorm(CartPole(num_envs=2)))
     with pytest.raises(TypeError, match=r"before they could be drawn \(PixelObservation\)"):
         PixelObservation(PixelObservation(CartPole(num_envs=2)))
+    with pytest.raises(TypeError, match=r"ObservationNorm: needs floating observations, got a uint8 Box"):
+        ObservationNorm(PixelObservation(CartPole(num_envs=2)))  # normalized pixels cast back to uint8 are lost
     assert PixelObservation(RewardClip(CartPole(num_envs=2))).reset(seed=0)[keys.OBSERVATION].shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match=r"PixelObservation: width must be >= 8, got 4"):
         PixelObservation(CartPole(), width=4)
