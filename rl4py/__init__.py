@@ -23,6 +23,7 @@ from rl4py.envs import (
     NormalizeReward,
     ObservationNorm,
     Pendulum,
+    PixelObservation,
     RewardClip,
 )
 from rl4py.export import export_onnx, export_program
@@ -106,6 +107,7 @@ __all__ = [
     "MultiDiscreteTarget",
     "NativeVectorEnv",
     "Pendulum",
+    "PixelObservation",
     "LossModule",
     "NormalizeReward",
     "ObservationNorm",

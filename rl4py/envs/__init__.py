@@ -10,6 +10,7 @@ from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
+from rl4py.envs.pixels import PixelObservation
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
 from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping
 from rl4py.envs.vector_env import NativeVectorEnv
@@ -44,6 +45,7 @@ __all__ = [
     "NormalizeReward",
     "ObservationNorm",
     "Pendulum",
+    "PixelObservation",
     "PotentialShaping",
     "RewardClip",
     "check_finite",

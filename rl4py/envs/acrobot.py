@@ -192,8 +192,34 @@ class Acrobot(EnvBase):
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
 
+    def draw_observation(self, observation: torch.Tensor, width: int = 500, height: int = 500) -> torch.Tensor:
+        """Draws sub-envs from their observations as gymnasium's ``Acrobot-v1`` does (``rgb_array``).
+
+        The one drawing path of this env: :meth:`render` and :class:`~rl4py.envs.PixelObservation`
+        call it. The angles are recovered exactly (to float32 round-off) as ``atan2(sin, cos)``.
+
+        Args:
+            observation: ``[B, 6]`` (``cos th1, sin th1, cos th2, sin th2, dth1, dth2``).
+            width, height: image size in pixels; the picture is square (gymnasium's 500x500).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8 on ``observation``'s device (see
+            :func:`~rl4py.envs.rendering.draw_acrobot`).
+        """
+        from rl4py.envs.rendering import draw_acrobot  # kept local: the renderer is optional to the dynamics
+
+        if observation.dim() != 2 or observation.shape[-1] != 6:
+            raise ValueError(f"Acrobot: draw_observation needs observations [B, 6], got {tuple(observation.shape)}")
+        if width != height:
+            raise ValueError(f"Acrobot: the picture is square, got width={width} != height={height}")
+        th1 = torch.atan2(observation[:, 1], observation[:, 0])
+        th2 = torch.atan2(observation[:, 3], observation[:, 2])
+        state = torch.stack((th1, th2, observation[:, 4], observation[:, 5]), dim=-1)
+        return draw_acrobot(state, width, self.link_length_1)
+
     def render(self, index: int | None = None, size: int = 500) -> torch.Tensor:
-        """Draws the current state as gymnasium's ``Acrobot-v1`` does (``rgb_array``), without pygame.
+        """Draws the current state as gymnasium's ``Acrobot-v1`` does (``rgb_array``), without pygame
+        (through :meth:`draw_observation`).
 
         Args:
             index: ``None`` draws every sub-env; an int draws only that sub-env.
@@ -202,10 +228,9 @@ class Acrobot(EnvBase):
         Returns:
             ``[B, size, size, 3]`` uint8, or ``[size, size, 3]`` for one ``index``, on the env's device.
         """
-        from rl4py.envs.rendering import draw_acrobot  # kept local: the renderer is optional to the dynamics
-
+        observation = self._observe(self.state)
         if index is None:
-            return draw_acrobot(self.state, size, self.link_length_1)
+            return self.draw_observation(observation, size, size)
         if not -self.num_envs <= index < self.num_envs:
             raise IndexError(f"Acrobot: render index {index} is out of range for num_envs={self.num_envs}")
-        return draw_acrobot(self.state[index].unsqueeze(0), size, self.link_length_1)[0]
+        return self.draw_observation(observation[index].unsqueeze(0), size, size)[0]

@@ -181,8 +181,36 @@ class CartPole(EnvBase):
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
 
+    def draw_observation(self, observation: torch.Tensor, width: int = 600, height: int = 400) -> torch.Tensor:
+        """Draws sub-envs from their observations as gymnasium's ``CartPole-v1`` does (``rgb_array``).
+
+        The one drawing path of this env: :meth:`render` and :class:`~rl4py.envs.PixelObservation`
+        call it. The observation is the state (the velocities are not drawn), so the picture is exact.
+
+        Args:
+            observation: ``[B, 4]`` observations, or ``[B, 2]`` (position, angle) with
+                ``partial_observation``.
+            width: image width in pixels (gymnasium's 600).
+            height: image height in pixels (gymnasium's 400).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8 on ``observation``'s device (see :func:`~rl4py.envs.draw_cartpole`).
+        """
+        from rl4py.envs.rendering import draw_cartpole  # kept local: the renderer is optional to the dynamics
+
+        size = 2 if self.partial_observation else 4
+        if observation.dim() != 2 or observation.shape[-1] != size:
+            raise ValueError(
+                f"CartPole: draw_observation needs observations [B, {size}], got {tuple(observation.shape)}"
+            )
+        if self.partial_observation:  # (position, angle): the velocities are not drawn
+            zero = torch.zeros_like(observation[:, 0])
+            observation = torch.stack((observation[:, 0], zero, observation[:, 1], zero), dim=-1)
+        return draw_cartpole(observation, self.x_threshold, self.length, width, height)
+
     def render(self, index: int | None = None, width: int = 600, height: int = 400) -> torch.Tensor:
-        """Draws the current state as gymnasium's ``CartPole-v1`` does (``rgb_array``), without pygame.
+        """Draws the current state as gymnasium's ``CartPole-v1`` does (``rgb_array``), without pygame
+        (through :meth:`draw_observation`).
 
         Args:
             index: ``None`` draws every sub-env; an int draws only that sub-env.
@@ -192,13 +220,12 @@ class CartPole(EnvBase):
         Returns:
             ``[B, height, width, 3]`` uint8, or ``[height, width, 3]`` for one ``index``, on the env's device.
         """
-        from rl4py.envs.rendering import draw_cartpole  # kept local: the renderer is optional to the dynamics
-
+        observation = self._observe(self._state)
         if index is None:
-            return draw_cartpole(self.state, self.x_threshold, self.length, width, height)
+            return self.draw_observation(observation, width, height)
         if not -self.num_envs <= index < self.num_envs:
             raise IndexError(f"CartPole: render index {index} is out of range for num_envs={self.num_envs}")
-        return draw_cartpole(self.state[index].unsqueeze(0), self.x_threshold, self.length, width, height)[0]
+        return self.draw_observation(observation[index].unsqueeze(0), width, height)[0]
 
 
 _M = CartPole.total_mass

@@ -327,23 +327,62 @@ class GridWorld(EnvBase):
         return random_allowed_action(self.action_mask_table[self.position], self.single_action_space, generator)
 
     # ------------------------------------------------------------ rendering
+    def draw_observation(
+        self, observation: torch.Tensor, width: int | None = None, height: int | None = None
+    ) -> torch.Tensor:
+        """Draws sub-envs from their one-hot observations: floor, walls, goal (green), agent (red square).
+
+        The one drawing path of this env: :meth:`render` and :class:`~rl4py.envs.PixelObservation`
+        call it. Where ``width`` and ``height`` are ``columns * c`` and ``rows * c`` for one cell size
+        ``c >= 4``, the picture is :func:`~rl4py.envs.draw_gridworld`'s at ``c``; any other size is
+        drawn at the smallest cell size covering it and area-averaged down to ``height x width``.
+
+        Args:
+            observation: ``[B, rows * columns]`` one-hot agent cells (the env's ``"observation"``).
+            width, height: image size in pixels (``None``: 16 pixels per cell).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8 on ``observation``'s device.
+        """
+        if observation.dim() != 2 or observation.shape[-1] != self.num_cells:
+            raise ValueError(
+                f"GridWorld: draw_observation needs one-hot observations [B, {self.num_cells}], "
+                f"got {tuple(observation.shape)}"
+            )
+        width = self.cols * 16 if width is None else width
+        height = self.rows * 16 if height is None else height
+        index = observation.argmax(-1)
+        agent = torch.stack((index // self.cols, index % self.cols), dim=-1)
+        cells = self.cells.to(observation.device)
+        cell_size = width // self.cols
+        if cell_size >= 4 and width == self.cols * cell_size and height == self.rows * cell_size:
+            return draw_gridworld(cells, agent, cell_size)
+        cell_size = max(4, math.ceil(max(width / self.cols, height / self.rows)))
+        big = draw_gridworld(cells, agent, cell_size).permute(0, 3, 1, 2).to(torch.float32)
+        small = torch.nn.functional.interpolate(big, size=(height, width), mode="area")
+        return small.round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
     def render(self, index: int | None = None, cell_size: int = 16) -> torch.Tensor:
-        """Draws the current state: floor, walls, goal (green) and agent (red square).
+        """Draws the current state: floor, walls, goal (green) and agent (red square), through
+        :meth:`draw_observation`.
 
         Args:
             index: ``None`` draws every sub-env; an int draws only that sub-env.
-            cell_size: pixels per cell side.
+            cell_size: pixels per cell side (>= 4).
 
         Returns:
             ``[B, R * cell_size, C * cell_size, 3]`` uint8, or ``[R * cell_size, C * cell_size, 3]``
             for one ``index``, on the env's device.
         """
-        agent = self.agent_position()
+        if cell_size < 4:
+            raise ValueError(f"GridWorld: cell_size must be >= 4, got {cell_size}")
+        observation = self._observe(self.position)[keys.OBSERVATION]
+        size = (self.cols * cell_size, self.rows * cell_size)
         if index is None:
-            return draw_gridworld(self.cells, agent, cell_size)
+            return self.draw_observation(observation, *size)
         if not -self.num_envs <= index < self.num_envs:
             raise IndexError(f"GridWorld: render index {index} is out of range for num_envs={self.num_envs}")
-        return draw_gridworld(self.cells, agent[index].unsqueeze(0), cell_size)[0]
+        return self.draw_observation(observation[index].unsqueeze(0), *size)[0]
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict:

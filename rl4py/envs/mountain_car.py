@@ -88,8 +88,29 @@ class _MountainCarBase(EnvBase):
         self.elapsed_steps = state["elapsed_steps"].to(self.device).clone()
         self._rng.load_state_dict(state["rng"])
 
+    def draw_observation(self, observation: torch.Tensor, width: int = 600, height: int = 400) -> torch.Tensor:
+        """Draws sub-envs from their observations as gymnasium's mountain cars do (``rgb_array``).
+
+        The one drawing path of these envs: :meth:`render` and :class:`~rl4py.envs.PixelObservation`
+        call it. The observation is the state (the velocity is not drawn), so the picture is exact.
+
+        Args:
+            observation: ``[B, 2]`` (position, velocity).
+            width, height: image size in pixels (gymnasium's 600x400).
+
+        Returns:
+            ``[B, height, width, 3]`` uint8 on ``observation``'s device (see
+            :func:`~rl4py.envs.rendering.draw_mountain_car`).
+        """
+        from rl4py.envs.rendering import draw_mountain_car  # kept local: the renderer is optional to the dynamics
+
+        if observation.dim() != 2 or observation.shape[-1] != 2:
+            raise ValueError(f"{self.name}: draw_observation needs observations [B, 2], got {tuple(observation.shape)}")
+        return draw_mountain_car(observation[:, 0], self.goal_position, MIN_POSITION, MAX_POSITION, width, height)
+
     def render(self, index: int | None = None, width: int = 600, height: int = 400) -> torch.Tensor:
-        """Draws the current state as gymnasium's mountain cars do (``rgb_array``), without pygame.
+        """Draws the current state as gymnasium's mountain cars do (``rgb_array``), without pygame
+        (through :meth:`draw_observation`).
 
         Args:
             index: ``None`` draws every sub-env; an int draws only that sub-env.
@@ -98,15 +119,12 @@ class _MountainCarBase(EnvBase):
         Returns:
             ``[B, height, width, 3]`` uint8, or ``[height, width, 3]`` for one ``index``, on the env's device.
         """
-        from rl4py.envs.rendering import draw_mountain_car  # kept local: the renderer is optional to the dynamics
-
-        position = self.state[:, 0]
-        if index is not None:
-            if not -self.num_envs <= index < self.num_envs:
-                raise IndexError(f"{self.name}: render index {index} is out of range for num_envs={self.num_envs}")
-            position = position[index].unsqueeze(0)
-        frames = draw_mountain_car(position, self.goal_position, MIN_POSITION, MAX_POSITION, width, height)
-        return frames if index is None else frames[0]
+        observation = self.state.to(torch.float32)
+        if index is None:
+            return self.draw_observation(observation, width, height)
+        if not -self.num_envs <= index < self.num_envs:
+            raise IndexError(f"{self.name}: render index {index} is out of range for num_envs={self.num_envs}")
+        return self.draw_observation(observation[index].unsqueeze(0), width, height)[0]
 
 
 class MountainCar(_MountainCarBase):

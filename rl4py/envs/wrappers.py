@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -163,6 +164,11 @@ class ObservationNorm(EnvWrapper):
         space = env.single_observation_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"ObservationNorm: needs a Box observation space, got {space}")
+        if not np.issubdtype(space.dtype, np.floating):
+            raise TypeError(
+                f"ObservationNorm: needs floating observations, got a {space.dtype} Box {space}; normalized values "
+                "cast back to integers are lost (images: ConvEncoder scales uint8 pixels itself)"
+            )
         if not clip > 0:
             raise ValueError(f"ObservationNorm: clip must be > 0, got {clip}")
         self.clip = float(clip)
