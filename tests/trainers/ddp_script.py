@@ -1,6 +1,6 @@
 """Run by tests/trainers/test_ddp.py: a 2-process DDP run on CPU (gloo); each rank dumps what it saw.
 
-Usage: python tests/trainers/ddp_script.py OUT_DIR {ppo,impala} [--max-steps N] [--target-return R]
+Usage: python tests/trainers/ddp_script.py OUT_DIR {ppo,impala,dreamer} [--max-steps N] [--target-return R]
                                            [--save CKPT] [--resume CKPT]
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from rl4py.trainers import ImpalaConfig, PPOConfig
+from rl4py.trainers import DreamerConfig, ImpalaConfig, PPOConfig
+from rl4py.trainers.lightning_dreamer import DreamerModule
 from rl4py.trainers.lightning_impala import ImpalaModule
 from rl4py.trainers.lightning_ppo import PPOModule
 
@@ -38,6 +39,12 @@ MODELS = {
     "ppo": lambda target: PPOModule(
         config=PPOConfig(
             num_envs=8, rollout_length=16, epochs=1, num_minibatches=2, lr=1e-3, anneal_lr=False, target_return=target
+        )
+    ),
+    "dreamer": lambda target: DreamerModule(
+        config=DreamerConfig(
+            preset="tiny", num_envs=2, batch_size=4, sequence_length=8, learning_starts=16, train_ratio=16,
+            horizon=5, total_frames=10_000, target_return=target,
         )
     ),
     "impala": lambda target: ImpalaModule(

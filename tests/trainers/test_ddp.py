@@ -60,6 +60,17 @@ def test_ddp_ppo_two_processes(tmp_path):
     assert checked >= 3 and differs_from_local >= 1
 
 
+def test_ddp_dreamer_two_processes_step_in_lockstep(tmp_path):
+    # per-rank replay and env; gradients averaged and return percentiles gathered over both ranks
+    r0, r1 = _run(tmp_path, "dreamer", "--max-steps", "6")
+    assert r0["global_step"] == r1["global_step"] == 6
+    assert not torch.equal(r0["first_obs"], r1["first_obs"])
+    for (name, a), b in zip(r0["state_dict"].items(), r1["state_dict"].values()):
+        assert torch.equal(a, b), f"{name} differs across ranks"
+    # the weights moved from the shared initialization (the slow critic too)
+    assert any(name.startswith("loss.value_loss.slow_critic.") for name in r0["state_dict"])
+
+
 def test_ddp_target_return_stops_every_rank_on_the_same_step(tmp_path):
     # a random policy averages ~22 on CartPole: some rank crosses 25 early, the other may not
     r0, r1 = _run(tmp_path, "ppo", "--max-steps", "400", "--target-return", "25")

@@ -13,6 +13,8 @@ from tensordict.nn import InteractionType, set_interaction_type
 
 from rl4py import CartPole, MountainCarContinuous, Pendulum
 from rl4py.collectors.sync import SyncCollector
+from rl4py.envs import make_env
+from rl4py.modules import ConvDecoder, ConvEncoder
 from rl4py.losses import InfoNCELoss, total_loss
 from rl4py.trainers import (
     DreamerConfig,
@@ -77,6 +79,19 @@ def test_one_training_iteration_on_vector_observations(representation):
     assert float(loss.return_normalizer.high) != 0.0 or float(loss.return_normalizer.low) != 0.0
     first = result.history  # no progress callback: no history
     assert first == []
+
+
+@pytest.mark.parametrize("representation", ["barlow", "decoder"])
+def test_one_training_iteration_on_pixels(representation):
+    env = make_env("CartPole", num_envs=2, pixels=16)  # [3, 16, 16] uint8: conv encoder (and decoder)
+    result = train_dreamer(env, TINY.replace(representation=representation, total_frames=24))
+    loss = result.modules["loss"]
+    assert isinstance(loss.world_model.encoder, ConvEncoder)
+    if representation == "decoder":
+        assert isinstance(loss.world_model.representation_loss.decoder, ConvDecoder)
+    assert result.updates == 8
+    returns = evaluate_policy(make_env("CartPole", num_envs=2, pixels=16), result.actor, seed=0)
+    assert returns.shape == (2,)
 
 
 def test_every_network_moves_and_each_term_reaches_only_its_own():
