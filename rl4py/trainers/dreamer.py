@@ -109,8 +109,10 @@ class DreamerConfig(TrainConfig):
     """Steps per replayed sequence."""
     train_ratio: float = 512.0
     """Replayed steps per env step: ``batch_size * sequence_length`` per gradient step."""
-    buffer_size: int = 1_000_000
-    """Replay capacity in steps (over all sub-envs; rounded down to a multiple of ``num_envs``)."""
+    buffer_size: int = 100_000
+    """Replay capacity in steps (over all sub-envs; rounded down to a multiple of ``num_envs``). The
+    storage is preallocated and keeps each step's observation and next observation: 64x64 RGB images
+    take 24 KiB a step (2.4 GiB for 100,000 steps)."""
     learning_starts: int = 1_024
     """Frames collected before the first update (at least ``num_envs * sequence_length``)."""
     horizon: int = 15
