@@ -665,7 +665,10 @@ class DreamerValueLoss(LossModule):
         logits = self.critic(features)
         target = target.reshape(logits.shape[:-1])
         slow = self.slow_value(features)
-        per_step = self.twohot.loss(logits, target) + self.slow_coeff * self.twohot.loss(logits, slow)
+        log_probs = logits.log_softmax(-1)  # once for both targets
+        per_step = self.twohot.log_prob_loss(log_probs, target) + self.slow_coeff * self.twohot.log_prob_loss(
+            log_probs, slow
+        )
         loss = (weight.reshape(per_step.shape) * per_step).mean()
         return TensorDict(
             {

@@ -91,16 +91,20 @@ class TwoHot(nn.Module):
         """Two-hot targets of the values ``x`` ``[*B]`` -> ``[*B, num_bins]`` (rows sum to 1, no gradient)."""
         if not x.is_floating_point():
             raise TypeError(f"TwoHot.encode: x must be floating point, got {x.dtype}")
+        below, weight_hi = self._bracket(x)
+        target = torch.zeros(*x.shape, self.num_bins, dtype=x.dtype, device=x.device)
+        target.scatter_(-1, below.unsqueeze(-1), (1.0 - weight_hi).unsqueeze(-1))
+        target.scatter_add_(-1, (below + 1).unsqueeze(-1), weight_hi.unsqueeze(-1))
+        return target
+
+    def _bracket(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bins ``k`` (``[*B]``, int64) and ``k + 1`` around ``symlog(x)`` and the weight of ``k + 1``."""
         bins = self.bins.to(x.dtype)
         y = symlog(x.detach())
         # index of the bin at or below y, clamped into [0, K - 2]: the pair (k, k + 1) brackets y
         below = (torch.searchsorted(bins, y.contiguous(), right=True) - 1).clamp(0, self.num_bins - 2)
         lo, hi = bins[below], bins[below + 1]
-        weight_hi = ((y - lo) / (hi - lo)).clamp(0.0, 1.0)  # beyond an edge: all weight on that edge bin
-        target = torch.zeros(*x.shape, self.num_bins, dtype=x.dtype, device=x.device)
-        target.scatter_(-1, below.unsqueeze(-1), (1.0 - weight_hi).unsqueeze(-1))
-        target.scatter_add_(-1, (below + 1).unsqueeze(-1), weight_hi.unsqueeze(-1))
-        return target
+        return below, ((y - lo) / (hi - lo)).clamp(0.0, 1.0)  # beyond an edge: all weight on that edge bin
 
     def expected_bin(self, logits: torch.Tensor) -> torch.Tensor:
         """The expected bin ``sum softmax(logits) * bins`` (symlog space): ``[*B, K]`` -> ``[*B]``."""
@@ -119,13 +123,22 @@ class TwoHot(nn.Module):
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``logits`` ``[*B, K]`` against the two-hot encoding of ``target`` ``[*B]`` -> ``[*B]``."""
-        self._check_logits(logits)
-        if target.shape != logits.shape[:-1]:
+        return self.log_prob_loss(logits.log_softmax(-1), target)
+
+    def log_prob_loss(self, log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """:meth:`loss` from ``log_softmax(logits)`` (computed once for several targets): ``[*B, K]``, ``[*B]`` -> ``[*B]``.
+
+        The two-hot target has two non-zero entries, so the cross-entropy is a gather of two
+        log-probabilities rather than a dense ``[*B, K]`` product."""
+        self._check_logits(log_probs)
+        if target.shape != log_probs.shape[:-1]:
             raise ValueError(
-                f"TwoHot.loss: target must have shape {tuple(logits.shape[:-1])} (the logits' without the bins), "
+                f"TwoHot.loss: target must have shape {tuple(log_probs.shape[:-1])} (the logits' without the bins), "
                 f"got {tuple(target.shape)}"
             )
-        return -(self.encode(target.to(logits.dtype)) * logits.log_softmax(-1)).sum(-1)
+        below, weight_hi = self._bracket(target.to(log_probs.dtype))
+        pair = log_probs.gather(-1, torch.stack([below, below + 1], -1))
+        return -(pair[..., 0] + weight_hi * (pair[..., 1] - pair[..., 0]))
 
     def extra_repr(self) -> str:
         return f"num_bins={self.num_bins}, low={self.low}, high={self.high}"
