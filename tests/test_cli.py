@@ -224,3 +224,21 @@ def test_fit_ends_with_a_summary_line_and_evaluate_reports_greedy_and_sampled_re
     assert 1.0 <= results["greedy"]["min_return"] <= results["greedy"]["mean_return"] <= 500.0
     with pytest.raises(SystemExit):
         evaluate([str(path), "--episodes", "0"])
+
+
+def test_dreamer_recipe_swaps_the_representation_loss_from_the_command_line():
+    from rl4py.losses import BarlowTwinsLoss, DecoderLoss, InfoNCELoss
+
+    dreamer = str(RECIPES / "dreamer_cartpole.yaml")
+    small = ["--trainer.max_steps", "1", "--model.config.learning_starts", "256", "--model.config.preset", "tiny"]
+    cli = _fit(*small, recipe=dreamer)
+    assert type(cli.model).__name__ == "DreamerModule"
+    assert isinstance(cli.model.loss.world_model.representation_loss, BarlowTwinsLoss)
+    # learning_starts, then one rollout of 4 frames owing 4 * 256 / (16 * 32) = 2 gradient steps
+    assert cli.model.updates == 2 and cli.model.env_frames == 256 + 4
+    cli = _fit(*small, "--model.config.representation", "decoder", recipe=dreamer)
+    assert isinstance(cli.model.loss.world_model.representation_loss, DecoderLoss)
+    cli = _fit(*small, "--model.representation_loss.class_path", "rl4py.losses.InfoNCELoss",
+               "--model.representation_loss.init_args.temperature", "0.5", recipe=dreamer)  # fmt: skip
+    swapped = cli.model.loss.world_model.representation_loss
+    assert isinstance(swapped, InfoNCELoss) and swapped.temperature == 0.5
