@@ -188,3 +188,18 @@ def test_lightning_resume_continues_bitwise(tmp_path):
         assert torch.equal(a, b), f"{name} differs after resume"
     assert len(resumed.buffer) == len(straight.buffer)
     torch.testing.assert_close(resumed.buffer.sample(4).get("observation"), straight.buffer.sample(4).get("observation"))
+
+
+def test_dreamer_loss_and_gradient_step_refuse_mismatched_parts():
+    from rl4py.losses import DreamerLoss
+    from rl4py.trainers import gradient_step
+
+    env = CartPole(num_envs=2)
+    a = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
+    b = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
+    with pytest.raises(ValueError, match="must run the world model's RSSM"):
+        DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination)
+    with pytest.raises(ValueError, match="actor_loss.actor and value_loss.critic"):
+        DreamerLoss(b.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination)
+    with pytest.raises(ValueError, match="clip_groups or max_grad_norm"):
+        gradient_step(a.loss, make_dreamer_optimizer(a, TINY), None, max_grad_norm=1.0, clip_groups=a.clip_groups(TINY))
