@@ -234,8 +234,8 @@ def test_dreamer_recipe_swaps_the_representation_loss_from_the_command_line():
     cli = _fit(*small, recipe=dreamer)
     assert type(cli.model).__name__ == "DreamerModule"
     assert isinstance(cli.model.loss.world_model.representation_loss, BarlowTwinsLoss)
-    # learning_starts, then one rollout of 4 frames owing 4 * 256 / (16 * 32) = 2 gradient steps
-    assert cli.model.updates == 2 and cli.model.env_frames == 256 + 4
+    # learning_starts, then one rollout of 4 frames owing 4 * 128 / (16 * 32) = 1 gradient step
+    assert cli.model.updates == 1 and cli.model.env_frames == 256 + 4
     cli = _fit(*small, "--model.config.representation", "decoder", recipe=dreamer)
     assert isinstance(cli.model.loss.world_model.representation_loss, DecoderLoss)
     cli = _fit(*small, "--model.representation_loss.class_path", "rl4py.losses.InfoNCELoss",
