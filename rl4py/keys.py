@@ -50,6 +50,16 @@ STOCH = "stoch"
 FEATURES = "features"
 CONTINUE = "continue"
 
+#: one transition as a replay buffer keeps it: what DQN's and Dreamer's losses read, plus "done"
+TRANSITION_KEYS: tuple = (
+    OBSERVATION,
+    ACTION,
+    (NEXT, OBSERVATION),
+    (NEXT, REWARD),
+    (NEXT, TERMINATED),
+    (NEXT, DONE),
+)
+
 EPISODE_RETURN = "episode_return"
 EPISODE_LENGTH = "episode_length"
 

@@ -32,14 +32,7 @@ __all__ = ["DQNConfig", "DQNParts", "build_dqn", "dqn_update", "replay_keys", "t
 
 
 #: the entries the replay buffer stores (what DQNLoss reads, plus "done")
-REPLAY_KEYS = (
-    keys.OBSERVATION,
-    keys.ACTION,
-    (keys.NEXT, keys.OBSERVATION),
-    (keys.NEXT, keys.REWARD),
-    (keys.NEXT, keys.TERMINATED),
-    (keys.NEXT, keys.DONE),
-)
+REPLAY_KEYS = keys.TRANSITION_KEYS
 #: stored as well when the env has action masks (the greedy target picks among allowed actions)
 MASK_REPLAY_KEYS = (keys.ACTION_MASK, (keys.NEXT, keys.ACTION_MASK))
 

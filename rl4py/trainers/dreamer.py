@@ -65,14 +65,7 @@ __all__ = [
 ]
 
 #: the entries the sequence replay stores (what DreamerWorldModelLoss reads, plus "done")
-REPLAY_KEYS = (
-    keys.OBSERVATION,
-    keys.ACTION,
-    (keys.NEXT, keys.OBSERVATION),
-    (keys.NEXT, keys.REWARD),
-    (keys.NEXT, keys.TERMINATED),
-    (keys.NEXT, keys.DONE),
-)
+REPLAY_KEYS = keys.TRANSITION_KEYS
 
 #: the representation losses ``DreamerConfig.representation`` names
 REPRESENTATIONS = ("barlow", "decoder", "infonce", "dreamerpro", "none")
