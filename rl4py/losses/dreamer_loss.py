@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from tensordict import TensorDict, TensorDictBase
+from torch import nn
 
 from rl4py import keys
 from rl4py.losses.common import LossModule
 from rl4py.losses.dreamer import DreamerActorLoss, DreamerValueLoss, DreamerWorldModelLoss
 from rl4py.modules.rssm import RSSMState
-from rl4py.planning.imagination import Imagination
-from rl4py.values.percentile import PercentileNormalizer
 
 __all__ = ["DreamerLoss"]
 
@@ -38,9 +39,14 @@ class DreamerLoss(LossModule):
         world_model: the world-model loss (encoder, RSSM, representation loss).
         actor_loss: the actor loss (its actor is the imagination's).
         value_loss: the critic loss (its critic values the imagined states).
-        imagination: the rollouts (built over ``world_model.rssm``, ``actor_loss.actor`` and
-            ``value_loss.critic``).
-        return_normalizer: the return scale (default DreamerV3's 5th-95th percentile EMA, rate 0.01).
+        imagination: the rollouts, a :class:`~rl4py.planning.Imagination` built over ``world_model.rssm``,
+            ``actor_loss.actor`` and ``value_loss.critic``.
+        return_normalizer: the return scale, a :class:`~rl4py.values.PercentileNormalizer` (DreamerV3's
+            5th-95th percentile EMA, rate 0.01): a module with ``update(returns)`` and ``scale``.
+
+    The imagination and the normalizer are passed in rather than built here: ``rl4py.losses`` sits
+    below ``rl4py.planning`` and ``rl4py.values`` (see the architecture's dependency rule);
+    :func:`~rl4py.trainers.build_dreamer` builds all of them.
 
     Raises:
         ValueError: the imagination does not use the losses' RSSM, actor and critic.
@@ -51,8 +57,8 @@ class DreamerLoss(LossModule):
         world_model: DreamerWorldModelLoss,
         actor_loss: DreamerActorLoss,
         value_loss: DreamerValueLoss,
-        imagination: Imagination,
-        return_normalizer: PercentileNormalizer | None = None,
+        imagination: Any,
+        return_normalizer: nn.Module,
     ) -> None:
         super().__init__()
         if imagination.rssm is not world_model.rssm:
@@ -63,7 +69,12 @@ class DreamerLoss(LossModule):
         self.actor_loss = actor_loss
         self.value_loss = value_loss
         self.imagination = imagination
-        self.return_normalizer = PercentileNormalizer() if return_normalizer is None else return_normalizer
+        if not (callable(getattr(return_normalizer, "update", None)) and hasattr(return_normalizer, "scale")):
+            raise TypeError(
+                "DreamerLoss: return_normalizer must have update(returns) and scale (a PercentileNormalizer), got "
+                f"{type(return_normalizer).__name__}"
+            )
+        self.return_normalizer = return_normalizer
 
     def forward(self, batch: TensorDictBase) -> TensorDict:
         """All terms on the sequences ``batch`` ``[B, T]`` (see the class docstring)."""

@@ -198,8 +198,10 @@ def test_dreamer_loss_and_gradient_step_refuse_mismatched_parts():
     a = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
     b = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
     with pytest.raises(ValueError, match="must run the world model's RSSM"):
-        DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination)
+        DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer)
     with pytest.raises(ValueError, match="actor_loss.actor and value_loss.critic"):
-        DreamerLoss(b.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination)
+        DreamerLoss(b.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer)
+    with pytest.raises(TypeError, match="return_normalizer must have update"):
+        DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, a.loss.imagination, torch.nn.Linear(1, 1))
     with pytest.raises(ValueError, match="clip_groups or max_grad_norm"):
         gradient_step(a.loss, make_dreamer_optimizer(a, TINY), None, max_grad_norm=1.0, clip_groups=a.clip_groups(TINY))
