@@ -26,7 +26,10 @@ and pins pillow 11.3 for moviepy, inside the venv)::
 - ``gradient_steps_per_s``: ``gradient_steps`` over the wall time of the training phase (from the start of the first
   gradient step to the end of the last: the ``learning_starts`` prefill excluded, the env steps and batch sampling
   between gradient steps included). ``train_only_steps_per_s``: over the time inside ``train`` only.
-  ``sps_train_tb``: sheeprl's own ``Time/sps_train`` (its TensorBoard log), pooled over the run.
+  ``sps_train_tb``: sheeprl's own ``Time/sps_train`` (its TensorBoard log), pooled over its log intervals up to the
+  last log before the stop (so over fewer steps than the others). ``gradient_steps_per_cpu_s``: over the CPU time of
+  the sheeprl process (all its threads) in the training phase; on a shared machine it moves less with the load than
+  the wall-clock rates do (``cpu_s`` / ``wall_s``: the share of the cores the whole run got).
 - ``env_steps``: env steps played (``learning_starts`` random ones included); ``episode_returns``: ``[env step at
   the episode's end, return]``; ``env_steps_to_solve``: the env step at which the mean of the last 20 returns first
   reaches 450 (``None``: not solved).
@@ -39,11 +42,18 @@ replay buffer (``buffer.memmap=False``), metrics logged every 100 policy steps. 
 its ``num_threads`` (default 1) after torch is imported, which leaves torch's thread count as it was; the driver sets
 ``torch.set_num_threads(threads)`` (default 2) and passes ``num_threads=threads``, with ``OMP_NUM_THREADS`` removed
 from the subprocess's environment. The summary records the thread count seen inside the first gradient step.
+
+On a shared, loaded 2-core machine, 2 torch threads with GNU OpenMP's default (active) wait policy are crippled: a
+thread spins at every barrier while its partner waits for a core (XS preset, load ~3-4: 0.04 gradient steps/s, vs
+0.38 with ``OMP_WAIT_POLICY=PASSIVE`` at a higher load; bench/results/dreamer_sheeprl.jsonl). The subprocess inherits
+``OMP_WAIT_POLICY`` from the caller's environment (``omp_wait_policy`` in the summary): compare libraries under the
+same one, in the same run, and on a loaded machine prefer ``PASSIVE`` (or ``--threads 1``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -63,23 +73,63 @@ TARGET = 450.0
 WINDOW = 20
 _MARK = "SHEEPRL_BENCH "
 
-#: sheeprl's ``dreamer_v3_XS`` preset as it is (configs/algo/dreamer_v3_XS.yaml on top of dreamer_v3.yaml): dense
-#: units 256, 1 MLP layer in every MLP (encoder, decoder, heads, actor, critic), recurrent state 256, prior/posterior
-#: hidden 256, 32 stochastic groups x 32 classes.
+#: preset -> (sheeprl's ``exp``, the overrides of its ``algo``).
+#: ``XS``: sheeprl's ``dreamer_v3_XS`` preset as it is (configs/algo/dreamer_v3_XS.yaml on top of dreamer_v3.yaml):
+#: dense units 256, 1 MLP layer in every MLP (encoder, decoder, heads, actor, critic), recurrent state 256,
+#: prior/posterior hidden 256, 32 stochastic groups x 32 classes.
 #: ``size1m``: the sizes of DreamerV3's ``size1m`` (deter 512, hidden 64, units 64, 32 groups x 4 classes) on the same
 #: preset, keeping its 1 MLP layer.
-PRESETS: dict[str, list[str]] = {
-    "XS": ["algo=dreamer_v3_XS"],
-    "size1m": [
-        "algo=dreamer_v3_XS",
-        "algo.dense_units=64",
-        "algo.mlp_layers=1",
-        "algo.world_model.recurrent_model.recurrent_state_size=512",
-        "algo.world_model.transition_model.hidden_size=64",
-        "algo.world_model.representation_model.hidden_size=64",
-        "algo.world_model.stochastic_size=32",
-        "algo.world_model.discrete_size=4",
-    ],
+#: ``v3_5_1M``: not the same algorithm: sheeprl's DreamerV3 of the Nature paper (``exp=dreamer_v3_5``, its own
+#: ``dreamer_v3_5_1M`` preset = the official ``size1m``: a block-diagonal GRU of 8 blocks, 3-layer encoder, decoder,
+#: actor and critic, 1-layer heads, one LaProp optimizer, the replayed latent states and the online queue), for a
+#: trainer that follows that version.
+PRESETS: dict[str, tuple[str, list[str]]] = {
+    "XS": ("dreamer_v3", ["algo=dreamer_v3_XS"]),
+    "size1m": (
+        "dreamer_v3",
+        [
+            "algo=dreamer_v3_XS",
+            "algo.dense_units=64",
+            "algo.mlp_layers=1",
+            "algo.world_model.recurrent_model.recurrent_state_size=512",
+            "algo.world_model.transition_model.hidden_size=64",
+            "algo.world_model.representation_model.hidden_size=64",
+            "algo.world_model.stochastic_size=32",
+            "algo.world_model.discrete_size=4",
+        ],
+    ),
+    "v3_5_1M": ("dreamer_v3_5", ["algo=dreamer_v3_5_1M"]),
+}
+
+#: The sizes of each preset (``mlp_layers``: encoder, decoder, actor, critic; ``head_layers``: reward, continue).
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "XS": dict(
+        dense_units=256,
+        mlp_layers=1,
+        head_layers=1,
+        recurrent_state_size=256,
+        hidden_size=256,
+        stochastic_size=32,
+        discrete_size=32,
+    ),
+    "size1m": dict(
+        dense_units=64,
+        mlp_layers=1,
+        head_layers=1,
+        recurrent_state_size=512,
+        hidden_size=64,
+        stochastic_size=32,
+        discrete_size=4,
+    ),
+    "v3_5_1M": dict(
+        dense_units=64,
+        mlp_layers=3,
+        head_layers=1,
+        recurrent_state_size=512,
+        hidden_size=64,
+        stochastic_size=32,
+        discrete_size=4,
+    ),
 }
 
 
@@ -96,12 +146,13 @@ def sheeprl_overrides(
     threads: int = 2,
     log_every: int = 100,
 ) -> list[str]:
-    """The Hydra overrides of one run of ``sheeprl exp=dreamer_v3`` on CartPole-v1."""
+    """The Hydra overrides of one run of ``sheeprl exp=dreamer_v3`` (or ``dreamer_v3_5``) on CartPole-v1."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    exp, algo = PRESETS[preset]
     return [
-        "exp=dreamer_v3",
-        *PRESETS[preset],
+        f"exp={exp}",
+        *algo,
         "env=gym",
         "env.id=CartPole-v1",
         f"env.num_envs={num_envs}",
@@ -146,10 +197,16 @@ def _driver(deadline_s: float, threads: int, overrides: list[str]) -> None:
         sys.stdout.flush()
 
     import sheeprl  # noqa: F401  (registers the algorithms)
-    import sheeprl.algos.dreamer_v3.dreamer_v3 as dv3
+
+    exp = next(o.partition("=")[2] for o in overrides if o.startswith("exp="))
+    dv3 = importlib.import_module(f"sheeprl.algos.{exp}.{exp}")
     from sheeprl.cli import run
 
-    build_agent, train, get_episode_stats = dv3.build_agent, dv3.train, dv3.get_episode_stats
+    build_agent, train, get_episode_stats = (
+        dv3.build_agent,
+        dv3.train,
+        dv3.get_episode_stats,
+    )
 
     def count(module) -> int:
         return sum(p.numel() for p in module.parameters())
@@ -166,7 +223,15 @@ def _driver(deadline_s: float, threads: int, overrides: list[str]) -> None:
         )
         return out
 
-    state = {"steps": 0, "first": None, "last": None, "inside": 0.0, "iterations": 0, "next_report": 0.0}
+    state = {
+        "steps": 0,
+        "first": None,
+        "cpu_first": 0.0,
+        "last": None,
+        "inside": 0.0,
+        "iterations": 0,
+        "next_report": 0.0,
+    }
 
     def progress(event: str) -> None:
         say(
@@ -175,15 +240,19 @@ def _driver(deadline_s: float, threads: int, overrides: list[str]) -> None:
             gradient_steps=state["steps"],
             train_wall_s=state["last"] - state["first"] if state["first"] is not None else None,
             train_inside_s=state["inside"],
+            train_cpu_s=time.process_time() - state["cpu_first"] if state["first"] is not None else None,
             iterations=state["iterations"],
         )
 
     def timed_train(*args, **kwargs):
         t0 = time.perf_counter()
         if state["first"] is None:
-            state["first"] = t0
+            state["first"], state["cpu_first"] = t0, time.process_time()
             say(
-                event="train_start", t=t0 - start, iterations=state["iterations"], torch_threads=torch.get_num_threads()
+                event="train_start",
+                t=t0 - start,
+                iterations=state["iterations"],
+                torch_threads=torch.get_num_threads(),
             )
         out = train(*args, **kwargs)
         t1 = time.perf_counter()
@@ -205,12 +274,22 @@ def _driver(deadline_s: float, threads: int, overrides: list[str]) -> None:
         state["iterations"] += 1  # called once per iteration: one step of every env
         stats = list(get_episode_stats(infos))
         for i, ret, length in stats:
-            say(event="episode", iteration=state["iterations"], env=int(i), ret=float(ret), length=int(length))
+            say(
+                event="episode",
+                iteration=state["iterations"],
+                env=int(i),
+                ret=float(ret),
+                length=int(length),
+            )
         if state["first"] is None:
             stop_at_deadline()  # before the training starts; afterwards, only between gradient steps
         return stats
 
-    dv3.build_agent, dv3.train, dv3.get_episode_stats = counted_build_agent, timed_train, counted_episode_stats
+    dv3.build_agent, dv3.train, dv3.get_episode_stats = (
+        counted_build_agent,
+        timed_train,
+        counted_episode_stats,
+    )
     sys.argv = ["sheeprl", *overrides]
     try:
         run()
@@ -225,7 +304,9 @@ def _driver(deadline_s: float, threads: int, overrides: list[str]) -> None:
 def _tensorboard_scalars(log_root: Path) -> dict[str, list[tuple[float, int, float]]]:
     """``tag -> [(wall time, step, value)]`` of every TensorBoard event file under ``log_root``."""
     try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from tensorboard.backend.event_processing.event_file_loader import (
+            EventFileLoader,
+        )
         from tensorboard.util import tensor_util
     except ImportError:
         return {}
@@ -244,7 +325,9 @@ def _tensorboard_scalars(log_root: Path) -> dict[str, list[tuple[float, int, flo
     return scalars
 
 
-def _pooled_sps_train(scalars: dict[str, list[tuple[float, int, float]]]) -> float | None:
+def _pooled_sps_train(
+    scalars: dict[str, list[tuple[float, int, float]]],
+) -> float | None:
     """sheeprl's ``Time/sps_train`` pooled over its log intervals: sum of gradient steps / sum of train time."""
     ratios = {step: value for _, step, value in scalars.get("Params/replay_ratio", [])}
     sps = scalars.get("Time/sps_train", [])
@@ -284,15 +367,28 @@ def run_sheeprl(
 ) -> dict:
     """One run of sheeprl's DreamerV3 on CartPole-v1; returns the summary dict (see the module's docstring), or
     ``{"library": "sheeprl", "skipped": why}`` when the venv or sheeprl is missing or the run fails."""
-    skipped = {"bench": "dreamer_cartpole", "library": "sheeprl", "preset": preset, "seed": seed}
+    skipped = {
+        "bench": "dreamer_cartpole",
+        "library": "sheeprl",
+        "preset": preset,
+        "seed": seed,
+    }
     python = VENV / "bin" / "python"
     if not python.exists():
-        return {**skipped, "skipped": f"no venv at {VENV} (see bench/sheeprl_dreamer.py's docstring to install it)"}
+        return {
+            **skipped,
+            "skipped": f"no venv at {VENV} (see bench/sheeprl_dreamer.py's docstring to install it)",
+        }
     probe = subprocess.run(
-        [str(python), "-c", "import sheeprl; print(sheeprl.__version__)"], capture_output=True, text=True
+        [str(python), "-c", "import sheeprl; print(sheeprl.__version__)"],
+        capture_output=True,
+        text=True,
     )
     if probe.returncode != 0:
-        return {**skipped, "skipped": f"sheeprl does not import in {VENV}: {probe.stderr.strip()[-300:]}"}
+        return {
+            **skipped,
+            "skipped": f"sheeprl does not import in {VENV}: {probe.stderr.strip()[-300:]}",
+        }
     version = probe.stdout.strip()
     if minutes <= 0 or total_steps <= learning_starts:
         raise ValueError(
@@ -356,7 +452,10 @@ def run_sheeprl(
     train_start = next((r for r in records if r["event"] == "train_start"), None)
     stopped_by = "minutes" if any(r["event"] == "deadline" for r in records) else "total_steps"
     if params is None or (returncode != 0 and stopped_by != "minutes"):
-        return {**skipped, "skipped": f"sheeprl failed (exit {returncode}): {stderr_tail[-600:]}"}
+        return {
+            **skipped,
+            "skipped": f"sheeprl failed (exit {returncode}): {stderr_tail[-600:]}",
+        }
 
     episodes = [r for r in records if r["event"] == "episode"]
     returns = [[r["iteration"] * num_envs, r["ret"]] for r in episodes]
@@ -369,12 +468,12 @@ def run_sheeprl(
     grad_steps = last["gradient_steps"] if last else 0
     env_steps = max([r["iterations"] for r in records if "iterations" in r] + [0]) * num_envs
     train_wall = last["train_wall_s"] if last else None
-    sizes = _model_sizes(preset)
+    sizes = MODEL_SIZES[preset]
     summary = {
         "bench": "dreamer_cartpole",
         "library": "sheeprl",
         "version": version,
-        "algorithm": "dreamer_v3",
+        "algorithm": PRESETS[preset][0],
         "env": "CartPole-v1",
         "preset": preset,
         "seed": seed,
@@ -399,6 +498,8 @@ def run_sheeprl(
         "gradient_steps_per_s": round(grad_steps / train_wall, 4) if train_wall else None,
         "train_only_steps_per_s": round(grad_steps / last["train_inside_s"], 4) if grad_steps else None,
         "sps_train_tb": _pooled_sps_train(scalars),
+        "train_cpu_s": round(last["train_cpu_s"], 1) if grad_steps else None,
+        "gradient_steps_per_cpu_s": round(grad_steps / last["train_cpu_s"], 4) if grad_steps else None,
         "episodes": len(returns),
         "last20_mean_return": round(sum(r for _, r in returns[-WINDOW:]) / min(WINDOW, len(returns)), 2)
         if returns
@@ -409,36 +510,12 @@ def run_sheeprl(
         "minutes": minutes,
         "total_steps": total_steps,
         "cpu_s": round(cpu, 1),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_before": load_before,
         "load_avg_after": load_after,
         "episode_returns": returns,
     }
     return summary
-
-
-def _model_sizes(preset: str) -> dict:
-    """The sizes of the preset, read back from its overrides over the XS preset's."""
-    sizes = {
-        "dense_units": 256,
-        "mlp_layers": 1,
-        "recurrent_state_size": 256,
-        "hidden_size": 256,
-        "stochastic_size": 32,
-        "discrete_size": 32,
-    }
-    keys = {
-        "algo.dense_units": "dense_units",
-        "algo.mlp_layers": "mlp_layers",
-        "algo.world_model.recurrent_model.recurrent_state_size": "recurrent_state_size",
-        "algo.world_model.transition_model.hidden_size": "hidden_size",
-        "algo.world_model.stochastic_size": "stochastic_size",
-        "algo.world_model.discrete_size": "discrete_size",
-    }
-    for override in PRESETS[preset]:
-        key, _, value = override.partition("=")
-        if key in keys:
-            sizes[keys[key]] = int(value)
-    return sizes
 
 
 def main() -> None:
@@ -453,12 +530,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=5.0, help="wall-clock limit of the run")
     parser.add_argument("--replay-ratio", type=float, default=0.5, help="gradient steps per env step")
-    parser.add_argument("--total-steps", type=int, default=100_000, help="env steps, if the minutes last")
+    parser.add_argument(
+        "--total-steps",
+        type=int,
+        default=100_000,
+        help="env steps, if the minutes last",
+    )
     parser.add_argument("--num-envs", type=int, default=1)
     parser.add_argument("--learning-starts", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the sheeprl process")
-    parser.add_argument("--keep-logs", action="store_true", help="keep sheeprl's log folder (a temp dir)")
-    parser.add_argument("--no-save", action="store_true", help=f"do not append to {RESULTS.relative_to(HERE.parent)}")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep sheeprl's log folder (a temp dir)",
+    )
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help=f"do not append to {RESULTS.relative_to(HERE.parent)}",
+    )
     parser.add_argument("--verbose", action="store_true", help="echo the progress lines to stderr")
     args = parser.parse_args()
     summary = run_sheeprl(
