@@ -242,9 +242,11 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from sheeprl_dreamer import run_sheeprl
 
+        # the same torch threads for both libraries (sheeprl's subprocess inherits OMP_WAIT_POLICY)
         for preset in ("size1m", "XS"):
             for seed in seeds:
-                emit({**common, **run_sheeprl(preset, seed, args.minutes, args.replay_ratio, args.budget)})
+                record = run_sheeprl(preset, seed, args.minutes, args.replay_ratio, args.budget, threads=args.threads)
+                emit({**common, **record})
         for variant in ("barlow", "decoder"):
             emit({**common, "library": "rl4py", **measure_speed(variant, "size1m", None, args.steps)})
 
