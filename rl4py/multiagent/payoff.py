@@ -152,7 +152,7 @@ class PayoffTable:
                 f"PayoffTable.record: outcome must be 'win'/'draw'/'loss' or a's returns (number or tensor), "
                 f"got {type(outcome).__name__}"
             )
-        returns = torch.as_tensor(outcome, dtype=torch.float64).detach().cpu()
+        returns = (outcome.detach().cpu() if isinstance(outcome, torch.Tensor) else torch.tensor(outcome)).double()
         if not torch.isfinite(returns).all():
             raise ValueError("PayoffTable.record: the returns hold NaN or inf values")
         self.update(a, b, int((returns > 0).sum()), int((returns == 0).sum()), int((returns < 0).sum()))

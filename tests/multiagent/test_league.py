@@ -147,6 +147,47 @@ def test_league_exploiter_draws_every_snapshot_by_pfsp():
     assert counts == {"main_0@10": 3000}
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, {"main_0@10": 1.0}),
+        ({"exploiter_weighting": "uniform"}, dict.fromkeys(["main_0@0", "main_0@10", "x@10", "y@10"], 0.25)),
+        ({"min_prob": 0.2}, {"main_0@0": 0.2, "main_0@10": 0.4, "x@10": 0.2, "y@10": 0.2}),
+    ],
+)
+def test_league_pfsp_settings_reach_the_draws(settings, expected):
+    league = make_league(**settings)
+    le = league["league_exploiter_0"]
+    for player in league.players:
+        player.step = 10
+        league.maybe_snapshot(player)
+    for name in league.pool.names:
+        league.report(le, name, "win")
+    league.report(le, "main_0@10", "loss")  # p = 0.5: linear_capped gives 0.5, the others 0
+    n = 3000
+    counts = Counter(league.next_match(le).name for _ in range(n))
+    rename = {"main_exploiter_0@10": "x@10", "league_exploiter_0@10": "y@10"}
+    freq = {rename.get(k, k): v / n for k, v in counts.items()}
+    assert freq.keys() == expected.keys(), freq
+    assert all(abs(freq[k] - expected[k]) < 0.04 for k in expected), freq  # binomial sd <= 0.009
+
+
+def test_unseen_prior_and_decay_reach_the_league():
+    first = make_league()
+    prior = make_league(unseen="prior", decay=0.5)
+    for league in (first, prior):
+        le = league["league_exploiter_0"]
+        league.report(le, "main_0@0", "loss")
+        league.report(le, "main_0@0", "loss")
+        le.step = 10
+        league.maybe_snapshot(le)
+    # "first": the unseen new snapshot is drawn every time; "prior": weighed at 0.5 beside p = 0
+    assert {first.next_match("league_exploiter_0").name for _ in range(50)} == {"league_exploiter_0@10"}
+    counts = Counter(prior.next_match("league_exploiter_0").name for _ in range(2000))
+    assert abs(counts["league_exploiter_0@10"] - 1000) < 100, counts  # min(0.5, 1 - p) = 0.5 for both
+    assert prior.payoff.counts("league_exploiter_0", "main_0@0") == (0.0, 0.0, 1.5)  # the first loss halved
+
+
 def test_snapshots_every_k_steps():
     league = make_league(checkpoint_every=10, main_exploiters=0, league_exploiters=0)
     main = league["main_0"]
