@@ -42,6 +42,7 @@ def test_subpackages_import_without_lightning():
         "rl4py.losses",
         "rl4py.modules",
         "rl4py.planning",
+        "rl4py.multiagent",
         "rl4py.data",
         "rl4py.loggers",
     ]
@@ -59,6 +60,7 @@ ALLOWED = {
     "modules": {"keys"},
     "losses": {"keys", "modules"},
     "planning": {"keys", "modules", "values"},
+    "multiagent": set(),
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),
