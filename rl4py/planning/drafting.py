@@ -73,9 +73,15 @@ class DraftingGame:
         if isinstance(picks_per_player, bool) or not isinstance(picks_per_player, int) or picks_per_player < 1:
             raise ValueError(f"picks_per_player must be an int >= 1, got {picks_per_player!r}")
         if 2 * picks_per_player > n:
-            raise ValueError(f"two players picking {picks_per_player} units each need >= {2 * picks_per_player}, got {n}")
+            raise ValueError(
+                f"two players picking {picks_per_player} units each need >= {2 * picks_per_player}, got {n}"
+            )
         order = tuple(int(p) for p in order) if order is not None else (0, 1) * picks_per_player
-        if len(order) != 2 * picks_per_player or order.count(0) != picks_per_player or order.count(1) != picks_per_player:
+        if (
+            len(order) != 2 * picks_per_player
+            or order.count(0) != picks_per_player
+            or order.count(1) != picks_per_player
+        ):
             raise ValueError(
                 f"order must list the picker of each of the {2 * picks_per_player} picks, {picks_per_player} times "
                 f"player 0 and {picks_per_player} times player 1; got {order}"

@@ -68,4 +68,3 @@ def check_game(game: Any) -> None:
         value = getattr(game, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TypeError(f"{type(game).__name__}.{name} must be a positive int, got {value!r}")
-

@@ -1,4 +1,4 @@
-"""Monte Carlo tree search in a :class:`~rl4py.planning.SearchGame`: UCT with random rollouts, or PUCT with an evaluator."""
+"""Monte Carlo tree search in a :class:`~rl4py.planning.SearchGame`: UCT (random rollouts) and PUCT (an evaluator)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rl4py.planning.game_model import SearchGame, check_game
 
 __all__ = ["MCTS", "SearchNode", "SearchResult"]
 
-#: ``evaluate(state) -> (prior [A], value)`` or, with ``batched=True``, ``evaluate(states) -> (priors [B, A], values [B])``
+#: ``evaluate(state) -> (prior [A], value)``; with ``batched=True``, ``evaluate(states) -> (priors [B, A], values [B])``
 Evaluator = Callable[[Any], tuple[Any, Any]]
 
 
@@ -319,7 +319,9 @@ class MCTS:
             priors = torch.as_tensor(priors, dtype=torch.float64)
             values = torch.as_tensor(values, dtype=torch.float64)
             if priors.shape != (len(nodes), num_actions):
-                raise ValueError(f"batched evaluator: priors must be [B, A] = {[len(nodes), num_actions]}, got {list(priors.shape)}")
+                raise ValueError(
+                    f"batched evaluator: priors must be [B, A] = {[len(nodes), num_actions]}, got {list(priors.shape)}"
+                )
             if values.shape not in ((len(nodes),), (len(nodes), 1), (len(nodes), num_players)):
                 raise ValueError(
                     f"batched evaluator: values must be [B] = [{len(nodes)}] (the player to move's) or "

@@ -49,7 +49,9 @@ class TicTacToeGame:
         board = tuple(_MARKS[ch] for ch in cells)
         xs, os = board.count(1), board.count(2)
         if xs - os not in (0, 1):
-            raise ValueError(f"X moves first, so X has as many marks as O or one more; got {xs} X and {os} O in {text!r}")
+            raise ValueError(
+                f"X moves first, so X has as many marks as O or one more; got {xs} X and {os} O in {text!r}"
+            )
         return TicTacToeState(board, 0 if xs == os else 1)
 
     @staticmethod

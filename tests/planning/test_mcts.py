@@ -1,4 +1,4 @@
-"""MCTS (UCT and PUCT) on games with known answers: a one-step bandit, tic-tac-toe, drafting against its exact solver."""
+"""MCTS (UCT and PUCT) on games with known answers: a one-step bandit, tic-tac-toe, drafts against the exact solver."""
 
 from __future__ import annotations
 
@@ -471,4 +471,3 @@ def test_bad_drafts_are_refused():
         game.returns(game.initial_state())
     with pytest.raises(ValueError, match="X moves first"):
         TicTacToeGame().state_from_string("OO. ... ...")
-
