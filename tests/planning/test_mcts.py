@@ -279,7 +279,8 @@ def test_tictactoe_takes_a_win_and_blocks_a_loss(puct: bool):
     evaluator = uniform_evaluator(game) if puct else None
     cases = {
         "XX. OO. ...": 2,  # X to move wins at 2 (and must not let O win at 5)
-        "XX. O.. ...": 2,  # O to move blocks at 2
+        "XX. O.. ...": 2,  # O to move blocks at 2 (and loses later: X forks at 4)
+        "XX. .O. ...": 2,  # O to move blocks at 2 (and holds)
         "O.. XX. ..O": 5,  # X to move wins at 5
         "X.. .X. O..": 8,  # O to move blocks the diagonal at 8
     }
