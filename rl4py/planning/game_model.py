@@ -34,8 +34,9 @@ class SearchGame(Protocol):
         """The player to move at a non-terminal ``state``, in ``[0, num_players)``."""
         ...
 
-    def legal_actions(self, state: Any) -> Sequence[int]:
-        """The actions the player to move may take at a non-terminal ``state`` (at least one)."""
+    def legal_actions(self, state: Any) -> Sequence[int] | torch.Tensor:
+        """The actions the player to move may take at a non-terminal ``state`` (at least one): their
+        indices, or a bool mask ``[A]``."""
         ...
 
     def apply(self, state: Any, action: int) -> Any:

@@ -18,6 +18,19 @@ __all__ = ["MCTS", "SearchNode", "SearchResult"]
 Evaluator = Callable[[Any], tuple[Any, Any]]
 
 
+def _legal_actions(game: SearchGame, state: Any) -> list[int]:
+    """``game.legal_actions(state)`` as a list of indices (a bool mask ``[A]`` converted)."""
+    legal = game.legal_actions(state)
+    if isinstance(legal, torch.Tensor) and legal.dtype == torch.bool:
+        if legal.shape != (game.num_actions,):
+            raise ValueError(
+                f"{type(game).__name__}.legal_actions returned a mask of shape {list(legal.shape)}; "
+                f"expected [A] = [{game.num_actions}]"
+            )
+        return legal.nonzero().flatten().tolist()
+    return [int(a) for a in legal]
+
+
 class SearchNode:
     """One state in a search tree with its statistics.
 
@@ -53,7 +66,7 @@ class SearchNode:
                     f"{type(game).__name__}.current_player returned {self.player}; expected a player in "
                     f"[0, {game.num_players})"
                 )
-            self.actions = [int(a) for a in game.legal_actions(state)]
+            self.actions = _legal_actions(game, state)
             if not self.actions:
                 raise ValueError(
                     f"{type(game).__name__}.legal_actions returned no action at a non-terminal state {state!r}"
@@ -210,8 +223,9 @@ class MCTS:
         """Searches from each of ``B`` non-terminal states, the trees in lockstep.
 
         Under PUCT each simulation step selects one leaf per tree and evaluates the non-terminal leaves
-        of all trees together (one call of a ``batched`` evaluator, ``B`` calls of a plain one), so
-        ``search_batch([s])[0]`` equals :meth:`search` ``(s)`` for the same seed.
+        of all trees together (one call of a ``batched`` evaluator, ``B`` calls of a plain one); without
+        Dirichlet noise PUCT draws no random numbers, so each tree is the one :meth:`search` builds
+        alone. UCT's rollouts and the noise draw from the one seeded stream, tree after tree.
         """
         states = list(states)
         if not states:
@@ -308,6 +322,8 @@ class MCTS:
         game, rng = self.game, self.rng
         while not game.is_terminal(state):
             actions = game.legal_actions(state)
+            if isinstance(actions, torch.Tensor):
+                actions = _legal_actions(game, state)
             state = game.apply(state, actions[rng.randrange(len(actions))])
         return self._returns(state)
 

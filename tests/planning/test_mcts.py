@@ -114,6 +114,23 @@ def test_legal_actions_only_are_visited_and_primed():
         assert result.action == 3
 
 
+def test_legal_actions_may_be_a_bool_mask():
+    class Masked(Bandit):
+        def legal_actions(self, state):
+            return torch.tensor([False, True, False, True])
+
+    result = MCTS(Masked([5.0, 1.0, 9.0, 2.0]), simulations=20, seed=shift_seed(2)).search(None)
+    assert result.visit_counts[[0, 2]].tolist() == [0, 0] and result.action == 3
+
+    class MaskedTicTacToe(TicTacToeGame):  # the rollouts read the mask too
+        def legal_actions(self, state):
+            return torch.tensor([cell == 0 for cell in state.board])
+
+    game = MaskedTicTacToe()
+    result = MCTS(game, simulations=300, seed=shift_seed(2)).search(game.state_from_string("XX. OO. ..."))
+    assert result.action == 2
+
+
 def test_same_seed_same_search_different_seeds_differ():
     game = TicTacToeGame()
     state = game.initial_state()
@@ -454,6 +471,15 @@ def test_a_game_breaking_its_contract_is_named():
         MCTS(NoMoves([1.0]), simulations=2).search(None)
     with pytest.raises(ValueError, match=r"OutOfRange.legal_actions returned \[0, 7\]"):
         MCTS(OutOfRange([1.0, 2.0]), simulations=2).search(None)
+
+    class BadMask(Bandit):
+        def legal_actions(self, state):
+            return torch.ones(3, dtype=torch.bool)
+
+    with pytest.raises(
+        ValueError, match=r"BadMask.legal_actions returned a mask of shape \[3\]; expected \[A\] = \[2\]"
+    ):
+        MCTS(BadMask([1.0, 2.0]), simulations=2).search(None)
     with pytest.raises(ValueError, match="ShortReturns.returns gave 0 values; expected one per player"):
         MCTS(ShortReturns([1.0]), simulations=2).search(None)
 
