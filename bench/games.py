@@ -11,7 +11,9 @@ Parts so far:
   ``puct-greedy`` (PUCT with :meth:`~rl4py.planning.DraftingGame.greedy_evaluator`: prior from the
   synergy gains, value from a greedy play-out; ``c = 1.0``). Also reports the mean regret (the
   optimum minus the value of the chosen pick) against a uniformly random first pick's. Target
-  (issue 12): an optimal first pick in >= 95% of instances with 800 simulations.
+  (issue 12): an optimal first pick in >= 95% of instances with 800 simulations. Measured (100
+  instances, seed 0): uct 72%, puct-greedy 91% at 800 simulations; 88% and 98% at 3200
+  (docs/guide/search.md has the other instance sets). The whole part takes ~10 CPU seconds.
 
 Planned parts: ``kuhn``, ``leduc``, ``tictactoe``, ``throughput``.
 
