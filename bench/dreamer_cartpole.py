@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from common import emit, median_or_none
+from ppo_cartpole import RL4PY_CONFIG as PPO_CONFIG  # PPO's tuned CartPole settings (its own bench's)
 
 from rl4py import CartPole
 from rl4py.collectors.sync import SyncCollector
@@ -55,8 +56,6 @@ SOLVE_CONFIG = dict(
     critic_lr=2e-4,
 )
 
-#: PPO's settings of bench/ppo_cartpole.py
-PPO_CONFIG = dict(num_envs=8, rollout_length=128, epochs=4, num_minibatches=4, lr=2.5e-4)
 
 
 def dreamer_config(variant: str, seed: int, budget: int, **overrides) -> DreamerConfig:
@@ -100,7 +99,7 @@ def run_solve(variant: str, seed: int, budget: int, pixels: int | None = None, m
 
 
 def run_ppo(seed: int, budget: int) -> dict:
-    config = PPOConfig(seed=seed, total_frames=budget * 10, target_return=TARGET, window=WINDOW, **PPO_CONFIG)
+    config = PPOConfig(seed=seed, target_return=TARGET, window=WINDOW, **PPO_CONFIG)
     start = time.perf_counter()
     result = train_ppo(CartPole(num_envs=config.num_envs), config)
     wall = time.perf_counter() - start
