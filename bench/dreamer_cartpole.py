@@ -8,8 +8,8 @@ Prints JSON lines (one per run, then one summary per library and variant). Parts
     python bench/dreamer_cartpole.py solve --variants decoder     # DreamerV3's decoder, same settings
     python bench/dreamer_cartpole.py ppo --seeds 3                # PPO's env steps to the same bar
     python bench/dreamer_cartpole.py speed                        # gradient steps/s: variants x presets x vector/pixels
-    python bench/dreamer_cartpole.py pixels --minutes 30          # from 64x64 pixels: steps and time to 450, or what 30 CPU-minutes reach
-    python bench/dreamer_cartpole.py sheeprl --minutes 5          # sheeprl 0.8.4's DreamerV3 beside rl4py at a matched size
+    python bench/dreamer_cartpole.py pixels --minutes 30          # 64x64 pixels: to 450, or what 30 CPU-min reach
+    python bench/dreamer_cartpole.py sheeprl --minutes 5          # sheeprl 0.8.4's DreamerV3 beside rl4py, same sizes
     python bench/dreamer_cartpole.py profile --preset size1m      # where an update's time goes
 
 Each part runs rl4py with one torch thread unless ``--threads`` says otherwise; the sheeprl peer
@@ -19,6 +19,7 @@ needs its own venv (see bench/sheeprl_dreamer.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -31,8 +32,15 @@ from ppo_cartpole import RL4PY_CONFIG as PPO_CONFIG  # PPO's tuned CartPole sett
 from rl4py import CartPole
 from rl4py.collectors.sync import SyncCollector
 from rl4py.envs import make_env
-from rl4py.trainers import DreamerConfig, PPOConfig, build_dreamer, dreamer_update, make_dreamer_optimizer
-from rl4py.trainers import train_dreamer, train_ppo
+from rl4py.trainers import (
+    DreamerConfig,
+    PPOConfig,
+    build_dreamer,
+    dreamer_update,
+    make_dreamer_optimizer,
+    train_dreamer,
+    train_ppo,
+)
 from rl4py.trainers.dreamer import REPLAY_KEYS, make_replay
 
 BENCH = "dreamer_cartpole"
@@ -57,7 +65,6 @@ SOLVE_CONFIG = dict(
 )
 
 
-
 def dreamer_config(variant: str, seed: int, budget: int, **overrides) -> DreamerConfig:
     return DreamerConfig(
         seed=seed, representation=variant, total_frames=budget, target_return=TARGET, window=WINDOW,
@@ -68,7 +75,9 @@ def dreamer_config(variant: str, seed: int, budget: int, **overrides) -> Dreamer
 def run_solve(variant: str, seed: int, budget: int, pixels: int | None = None, minutes: float | None = None) -> dict:
     """One rl4py run to the bar (or the budget / the wall-clock cap)."""
     config = dreamer_config(variant, seed, budget)
-    env = make_env("CartPole", num_envs=config.num_envs, pixels=pixels) if pixels else CartPole(num_envs=config.num_envs)
+    env = (
+        make_env("CartPole", num_envs=config.num_envs, pixels=pixels) if pixels else CartPole(num_envs=config.num_envs)
+    )
     start, cpu_start = time.perf_counter(), time.process_time()
     curve: list[tuple[int, float]] = []
 
@@ -78,10 +87,8 @@ def run_solve(variant: str, seed: int, budget: int, pixels: int | None = None, m
             raise TimeoutError
 
     result = None
-    try:
+    with contextlib.suppress(TimeoutError):  # the CPU-minute cap
         result = train_dreamer(env, config, progress=progress, progress_every=250)
-    except TimeoutError:
-        pass
     wall = time.perf_counter() - start
     solved = bool(result is not None and result.solved)
     frames = result.frames if result is not None else (curve[-1][0] if curve else 0)

@@ -214,9 +214,7 @@ class RSSM(nn.Module):
     def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One-hot samples ``[*B, G, C]`` with straight-through gradients to the (mixed) probabilities."""
         probs = self.probs(logits)
-        uniform = torch.rand(
-            (*probs.shape[:-1], 1), generator=generator, dtype=probs.dtype, device=probs.device
-        )
+        uniform = torch.rand((*probs.shape[:-1], 1), generator=generator, dtype=probs.dtype, device=probs.device)
         return self._sample(probs, uniform)
 
     @staticmethod

@@ -126,7 +126,9 @@ class TwoHot(nn.Module):
         return self.log_prob_loss(logits.log_softmax(-1), target)
 
     def log_prob_loss(self, log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """:meth:`loss` from ``log_softmax(logits)`` (computed once for several targets): ``[*B, K]``, ``[*B]`` -> ``[*B]``.
+        """:meth:`loss` from ``log_softmax(logits)`` (computed once for several targets).
+
+        Shapes: ``[*B, K]`` and ``[*B]`` -> ``[*B]``.
 
         The two-hot target has two non-zero entries, so the cross-entropy is a gather of two
         log-probabilities rather than a dense ``[*B, K]`` product."""

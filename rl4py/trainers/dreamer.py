@@ -471,7 +471,9 @@ def make_dreamer_optimizer(parts: DreamerParts, config: DreamerConfig) -> torch.
     )
 
 
-def make_replay(config: DreamerConfig, num_envs: int, seed: int, device: torch.device | str | None = None) -> ReplayBuffer:
+def make_replay(
+    config: DreamerConfig, num_envs: int, seed: int, device: torch.device | str | None = None
+) -> ReplayBuffer:
     """The sequence replay of ``num_envs`` sub-envs (slices may run across episode ends, reset at ``is_init``)."""
     config.check_env_fits(num_envs)
     sampler = SliceSampler(config.sequence_length, num_envs, cross_episodes=True)

@@ -14,8 +14,8 @@ from tensordict.nn import InteractionType, set_interaction_type
 from rl4py import CartPole, MountainCarContinuous, Pendulum
 from rl4py.collectors.sync import SyncCollector
 from rl4py.envs import make_env
+from rl4py.losses import InfoNCELoss
 from rl4py.modules import ConvDecoder, ConvEncoder
-from rl4py.losses import InfoNCELoss, total_loss
 from rl4py.trainers import (
     DreamerConfig,
     TrainRatio,
@@ -187,7 +187,9 @@ def test_lightning_resume_continues_bitwise(tmp_path):
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resume"
     assert len(resumed.buffer) == len(straight.buffer)
-    torch.testing.assert_close(resumed.buffer.sample(4).get("observation"), straight.buffer.sample(4).get("observation"))
+    torch.testing.assert_close(
+        resumed.buffer.sample(4).get("observation"), straight.buffer.sample(4).get("observation")
+    )
 
 
 def test_dreamer_loss_and_gradient_step_refuse_mismatched_parts():
@@ -198,9 +200,13 @@ def test_dreamer_loss_and_gradient_step_refuse_mismatched_parts():
     a = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
     b = build_dreamer(env.single_observation_space, env.single_action_space, TINY)
     with pytest.raises(ValueError, match="must run the world model's RSSM"):
-        DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer)
+        DreamerLoss(
+            a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer
+        )
     with pytest.raises(ValueError, match="actor_loss.actor and value_loss.critic"):
-        DreamerLoss(b.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer)
+        DreamerLoss(
+            b.loss.world_model, a.loss.actor_loss, a.loss.value_loss, b.loss.imagination, a.loss.return_normalizer
+        )
     with pytest.raises(TypeError, match="return_normalizer must have update"):
         DreamerLoss(a.loss.world_model, a.loss.actor_loss, a.loss.value_loss, a.loss.imagination, torch.nn.Linear(1, 1))
     with pytest.raises(ValueError, match="clip_groups or max_grad_norm"):
