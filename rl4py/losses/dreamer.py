@@ -428,26 +428,13 @@ class DreamerWorldModelLoss(LossModule):
         self.next_observation_key = keys.next_key(observation_key)
 
     def action_input(self, action: torch.Tensor, batch_shape: torch.Size) -> torch.Tensor:
-        """The RSSM's action input: integer actions ``[*B]`` or ``[*B, 1]`` one-hot, float ``[*B, A]`` as they are."""
+        """The RSSM's action input (:meth:`~rl4py.modules.RSSM.action_input`), integer actions checked to
+        lie in ``[0, A)``."""
         size = self.rssm.action_size
-        if not action.is_floating_point():
-            if action.shape == (*batch_shape, 1):
-                action = action.squeeze(-1)
-            if action.shape != batch_shape:
-                raise ValueError(
-                    f"DreamerWorldModelLoss: integer actions must be [*B] or [*B, 1] with B = {tuple(batch_shape)}, "
-                    f"got {tuple(action.shape)}"
-                )
-            if action.numel() and (action.min() < 0 or action.max() >= size):
-                raise ValueError(f"DreamerWorldModelLoss: integer actions must be in [0, {size}), got "
-                                 f"[{action.min().item()}, {action.max().item()}]")  # fmt: skip
-            return F.one_hot(action.long(), size).to(self.rssm.gru.weight_ih.dtype)
-        if action.shape != (*batch_shape, size):
-            raise ValueError(
-                f"DreamerWorldModelLoss: float actions must be [*B, {size}] with B = {tuple(batch_shape)}, "
-                f"got {tuple(action.shape)}"
-            )
-        return action
+        if not action.is_floating_point() and action.numel() and (action.min() < 0 or action.max() >= size):
+            raise ValueError(f"DreamerWorldModelLoss: integer actions must be in [0, {size}), got "
+                             f"[{action.min().item()}, {action.max().item()}]")  # fmt: skip
+        return self.rssm.action_input(action, batch_shape, "DreamerWorldModelLoss")
 
     def _start_states(self, observation: torch.Tensor, is_init: torch.Tensor) -> RSSMState | None:
         if not bool(is_init.any()):

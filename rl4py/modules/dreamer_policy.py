@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
@@ -36,8 +35,6 @@ class DreamerPolicy(TensorDictModuleBase):
         encoder: observations ``[B, ...]`` -> embeddings ``[B, E]``.
         rssm: the world model's RSSM.
         actor: a :class:`~rl4py.modules.ProbabilisticActor` reading ``"features"``.
-        discrete_actions: the actor's actions are integer indices (one-hot encoded for the RSSM), else
-            float vectors ``[B, A]`` fed as they are.
         observation_key: the observation entry.
         is_init_key: the episode-start flag.
         state_name: the state lives under ``("recurrent_state", state_name)``.
@@ -49,7 +46,6 @@ class DreamerPolicy(TensorDictModuleBase):
         encoder: nn.Module,
         rssm: RSSM,
         actor: nn.Module,
-        discrete_actions: bool = True,
         *,
         observation_key: NestedKey = keys.OBSERVATION,
         is_init_key: NestedKey = keys.IS_INIT,
@@ -62,7 +58,6 @@ class DreamerPolicy(TensorDictModuleBase):
         self.encoder = encoder
         self.rssm = rssm
         self.actor = actor
-        self.discrete_actions = bool(discrete_actions)
         self.observation_key = observation_key
         self.is_init_key = is_init_key
         self.generator = generator
@@ -78,12 +73,6 @@ class DreamerPolicy(TensorDictModuleBase):
         for name, value in zip(("deter", "stoch", "action"), (zero.deter, zero.stoch, action)):
             td.set(self.state_keys[name], value)
         return td
-
-    def action_input(self, action: torch.Tensor) -> torch.Tensor:
-        """The RSSM's action input ``[B, A]``: one-hot of integer actions ``[B]``, float actions as they are."""
-        if self.discrete_actions:
-            return F.one_hot(action.long(), self.rssm.action_size).to(self.rssm.gru.weight_ih.dtype)
-        return action.to(self.rssm.gru.weight_ih.dtype)
 
     def forward(self, td: TensorDictBase) -> TensorDictBase:
         """One step on a ``TensorDict[B]`` (see the class docstring)."""
@@ -106,5 +95,6 @@ class DreamerPolicy(TensorDictModuleBase):
         td = self.actor(td)
         td.set(keys.next_key(self.state_keys["deter"]), state.deter)
         td.set(keys.next_key(self.state_keys["stoch"]), state.stoch)
-        td.set(keys.next_key(self.state_keys["action"]), self.action_input(td.get(keys.ACTION)))
+        action = self.rssm.action_input(td.get(keys.ACTION), (b,), "DreamerPolicy")  # one-hot if discrete
+        td.set(keys.next_key(self.state_keys["action"]), action)
         return td

@@ -240,6 +240,30 @@ class RSSM(nn.Module):
         """``concat(deter, stoch.flatten())``: ``[*B, deter + G * C]``."""
         return torch.cat([state.deter, state.stoch.flatten(-2)], -1)
 
+    def action_input(self, action: torch.Tensor, batch_shape: tuple[int, ...], owner: str = "RSSM") -> torch.Tensor:
+        """The action input ``[*B, A]`` of the steps: integer actions ``[*B]`` (or ``[*B, 1]``) one-hot
+        encoded, float actions ``[*B, A]`` as they are.
+
+        Raises:
+            ValueError: a shape other than these (``owner`` names the caller).
+        """
+        batch_shape = tuple(batch_shape)
+        if not action.is_floating_point():
+            if tuple(action.shape) == (*batch_shape, 1):
+                action = action.squeeze(-1)
+            if tuple(action.shape) != batch_shape:
+                raise ValueError(
+                    f"{owner}: integer actions must be [*B] or [*B, 1] with B = {batch_shape}, "
+                    f"got {tuple(action.shape)}"
+                )
+            return F.one_hot(action.long(), self.action_size).to(self.gru.weight_ih.dtype)
+        if tuple(action.shape) != (*batch_shape, self.action_size):
+            raise ValueError(
+                f"{owner}: float actions must be [*B, {self.action_size}] with B = {batch_shape}, got "
+                f"{tuple(action.shape)}"
+            )
+        return action
+
     def _check_action(self, action: torch.Tensor, batch_shape: torch.Size) -> None:
         if action.shape != (*batch_shape, self.action_size) or not action.is_floating_point():
             raise ValueError(

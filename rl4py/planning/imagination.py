@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from tensordict import TensorDict
 from torch import nn
 
@@ -110,18 +109,6 @@ class Imagination:
         self.twohot = rssm.twohot if twohot is None else twohot
         self.features_key = features_key
 
-    def _action_input(self, action: torch.Tensor, n: int) -> torch.Tensor:
-        size = self.rssm.action_size
-        if not action.is_floating_point():
-            if action.shape != (n,):
-                raise ValueError(f"Imagination: integer actions must be [N] = [{n}], got {tuple(action.shape)}")
-            return F.one_hot(action.long(), size).to(self.rssm.gru.weight_ih.dtype)
-        if action.shape != (n, size):
-            raise ValueError(
-                f"Imagination: float actions must be [N, {size}] = [{n}, {size}], got {tuple(action.shape)}"
-            )
-        return action
-
     def rollout(self, start: RSSMState, generator: torch.Generator | None = None) -> TensorDict:
         """Imagines ``H`` steps from ``start`` (``deter [*B, D]``, ``stoch [*B, G, C]``; detached): ``[N, H]``."""
         rssm = self.rssm
@@ -145,7 +132,7 @@ class Imagination:
                 deters.append(state.deter)
                 stochs.append(state.stoch)
                 actions.append(action)
-                state = rssm.imagine_step(state, self._action_input(action, n), generator)
+                state = rssm.imagine_step(state, rssm.action_input(action, (n,), "Imagination"), generator)
             features.append(rssm.features(state))
         feats = torch.stack(features, 1)
         return TensorDict(

@@ -455,7 +455,7 @@ def build_dreamer(
         imagination,
         PercentileNormalizer(decay=config.return_decay, sync_dist=sync_returns),
     )
-    return DreamerParts(encoder, rssm, actor, critic, loss, DreamerPolicy(encoder, rssm, actor, discrete))
+    return DreamerParts(encoder, rssm, actor, critic, loss, DreamerPolicy(encoder, rssm, actor))
 
 
 def make_dreamer_optimizer(parts: DreamerParts, config: DreamerConfig) -> torch.optim.Optimizer:

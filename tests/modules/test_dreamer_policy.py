@@ -11,12 +11,12 @@ from rl4py.modules import MLP, DreamerPolicy, ProbabilisticActor
 from rl4py.modules.rssm import RSSM
 
 
-def _policy(discrete: bool = True) -> DreamerPolicy:
+def _policy() -> DreamerPolicy:
     torch.manual_seed(0)
     rssm = RSSM.from_preset("tiny", embed_size=8, action_size=2)
     encoder = nn.Linear(3, 8)
     actor = ProbabilisticActor(MLP(rssm.feature_size, 2, (16,)), in_keys=["features"])
-    return DreamerPolicy(encoder, rssm, actor, discrete)
+    return DreamerPolicy(encoder, rssm, actor)
 
 
 def _step(policy: DreamerPolicy, state: TensorDict, obs: torch.Tensor, is_init: torch.Tensor) -> TensorDict:
