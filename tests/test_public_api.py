@@ -61,6 +61,7 @@ ALLOWED = {
     "losses": {"keys", "modules"},
     "planning": {"keys", "modules", "values"},
     "multiagent": set(),
+    "games": {"keys", "envs"},
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),

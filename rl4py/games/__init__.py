@@ -1,0 +1,6 @@
+"""Two-player, turn-based games, batched: the interface, native torch games, the OpenSpiel adapter,
+and :class:`VersusEnv`, which turns a game and an opponent into an env the trainers train on."""
+
+from rl4py.games.base import CURRENT_PLAYER, RETURNS, TERMINAL, TwoPlayerGame
+
+__all__ = ["CURRENT_PLAYER", "RETURNS", "TERMINAL", "TwoPlayerGame"]
