@@ -8,7 +8,8 @@
     rl4py launch terminate --provider vast 1234567
 
 The machine installs rl4py (``--install``, a pip requirement) and runs ``rl4py fit --config
-RECIPE`` with the arguments after ``--``; the recipe file travels in the ``RL4PY_RECIPE``
+RECIPE --trainer.accelerator gpu --trainer.devices NUM_GPUS`` and the arguments after ``--``
+(which override those); the recipe file travels in the ``RL4PY_RECIPE``
 environment variable (base64), so a local recipe works. Each command prints JSON lines. The API
 key comes from ``VAST_API_KEY`` / ``RUNPOD_API_KEY``, never from the command line.
 """
@@ -64,18 +65,25 @@ def _default_install() -> str:
 
 
 def training_command(
-    recipe_name: str, *, install: str | None = None, fit_args: Sequence[str] = (), workdir: str = WORKDIR
+    recipe_name: str,
+    *,
+    install: str | None = None,
+    gpus: int | None = None,
+    fit_args: Sequence[str] = (),
+    workdir: str = WORKDIR,
 ) -> str:
     """The shell command that trains a recipe on a fresh machine.
 
     It writes ``$RL4PY_RECIPE`` (base64) to ``workdir/recipe_name``, installs ``install`` with
-    pip, then runs ``rl4py fit --config recipe_name *fit_args`` in ``workdir``, its output
-    copied to ``workdir/fit.log``.
+    pip, then runs ``rl4py fit --config recipe_name`` in ``workdir`` (with ``--trainer.accelerator
+    gpu --trainer.devices GPUS`` when ``gpus`` is given, then ``fit_args``, which override both),
+    its output copied to ``workdir/fit.log``.
 
     Args:
         recipe_name: the recipe's file name on the machine (``"ppo_cartpole.yaml"``).
         install: the pip requirement of rl4py (``None``: this version, ``rl4py==X.Y.Z``; a
             ``git+https://...`` URL for an unreleased one).
+        gpus: the machine's GPU count, to train on all of them (``None``: the recipe decides).
         fit_args: more arguments of ``rl4py fit`` (``["--trainer.max_steps", "500"]``).
         workdir: the run's directory on the machine.
 
@@ -92,7 +100,8 @@ def training_command(
         raise ValueError(f"training_command: recipe_name must be a file name without '/', got {recipe_name!r}")
     install = _default_install() if install is None else install
     quote = shlex.quote
-    fit = " ".join(quote(arg) for arg in ["rl4py", "fit", "--config", recipe_name, *fit_args])
+    on_gpus = [] if gpus is None else ["--trainer.accelerator", "gpu", "--trainer.devices", str(gpus)]
+    fit = " ".join(quote(arg) for arg in ["rl4py", "fit", "--config", recipe_name, *on_gpus, *fit_args])
     return (
         f"mkdir -p {quote(workdir)} && cd {quote(workdir)} && "
         f'echo "${RECIPE_ENV}" | base64 -d > {quote(recipe_name)} && '
@@ -108,7 +117,8 @@ def recipe_requirements(
     fit_args: Sequence[str] = (),
     workdir: str = WORKDIR,
 ) -> InstanceRequirements:
-    """``requirements`` with the start command and env that train ``recipe`` (:func:`training_command`).
+    """``requirements`` with the start command and env that train ``recipe`` (:func:`training_command`)
+    on all ``requirements.num_gpus`` GPUs.
 
     Raises:
         ValueError: ``recipe`` is not a readable YAML mapping (caught here, before paying for a machine).
@@ -127,7 +137,9 @@ def recipe_requirements(
         raise ValueError(
             f"recipe {str(recipe)!r} must be a YAML mapping (an rl4py fit config), got {type(config).__name__}"
         )
-    command = training_command(path.name, install=install, fit_args=fit_args, workdir=workdir)
+    command = training_command(
+        path.name, install=install, gpus=requirements.num_gpus, fit_args=fit_args, workdir=workdir
+    )
     env = {**requirements.env, RECIPE_ENV: base64.b64encode(text.encode()).decode()}
     return dataclasses.replace(requirements, start_command=command, env=env)
 
@@ -236,8 +248,16 @@ def _launch(args: list[str]) -> dict[str, Any]:
         line: dict[str, Any] = {"provider": options.provider, "offer": dataclasses.asdict(offer)}
         line.update(image=requirements.image, command=requirements.start_command, dry_run=options.dry_run)
         if not options.dry_run:
-            line["instance"] = dataclasses.asdict(provider.launch(offer, requirements))
+            instance = provider.launch(offer, requirements)
+            line["instance"] = dataclasses.asdict(instance)
     _print(line)
+    if not options.dry_run:
+        price = instance.price_per_hour if instance.price_per_hour is not None else offer.price_per_hour
+        print(
+            f"rl4py launch: instance {instance.id} bills about ${price:.2f}/h until "
+            f"`rl4py launch terminate --provider {options.provider} {instance.id}`",
+            file=sys.stderr,
+        )
     return line
 
 

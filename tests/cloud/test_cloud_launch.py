@@ -41,7 +41,8 @@ def test_dry_run_prints_the_cheapest_offer_and_the_command_and_rents_nothing(api
     assert line["dry_run"] is True and "instance" not in line
     assert line["offer"]["id"] == "2002" and line["offer"]["price_per_hour"] == 0.38
     assert "pip install rl4py==" in line["command"]
-    assert line["command"].endswith("rl4py fit --config ppo_cartpole.yaml 2>&1 | tee fit.log")
+    fit = "rl4py fit --config ppo_cartpole.yaml --trainer.accelerator gpu --trainer.devices 1 2>&1 | tee fit.log"
+    assert line["command"].endswith(fit)
     assert [(r.method, r.path) for r in api.requests] == [("POST", "/api/v0/bundles/")]
     assert api.requests[0].body["dph_total"] == {"lte": 0.5}
 
@@ -52,15 +53,18 @@ def test_launch_on_vast_rents_the_cheapest_offer_with_the_recipe_and_fit_args(ap
     main(_launch(api, "--gpu", "RTX_4090", "--disk", "40", "--install", "git+https://example.org/rl4py@main",
                  "--", "--trainer.max_steps", "500"))  # fmt: skip
 
-    (line,) = _lines(capsys)
+    out, err = capsys.readouterr()
+    (line,) = [json.loads(text) for text in out.splitlines()]
     assert line["instance"]["id"] == "7835610" and line["instance"]["status"] == "starting"
+    assert "instance 7835610 bills about $0.45/h until `rl4py launch terminate --provider vast 7835610`" in err
     search, rent = api.requests
     assert (rent.method, rent.path) == ("PUT", "/api/v0/asks/2001/")
     assert rent.headers["authorization"] == f"Bearer {KEY}"
     assert rent.body["disk"] == 40 and rent.body["image"] == InstanceRequirements().image
     assert rent.body["onstart"] == line["command"]
     assert "pip install git+https://example.org/rl4py@main" in rent.body["onstart"]
-    assert "rl4py fit --config ppo_cartpole.yaml --trainer.max_steps 500" in rent.body["onstart"]
+    fit = "rl4py fit --config ppo_cartpole.yaml --trainer.accelerator gpu --trainer.devices 1 --trainer.max_steps 500"
+    assert fit in rent.body["onstart"]
     assert base64.b64decode(rent.body["env"][RECIPE_ENV]).decode() == RECIPE.read_text()
 
 
@@ -162,7 +166,11 @@ def test_the_start_command_writes_the_recipe_installs_and_runs_fit(tmp_path):
     _executable(bin_dir / "pip", '#!/bin/sh\necho "pip $*" >> "$CALLS"\n')
     _executable(bin_dir / "rl4py", '#!/bin/sh\necho "rl4py $*" >> "$CALLS"\ncp "$3" "$SEEN"\necho training\n')
     requirements = recipe_requirements(
-        RECIPE, InstanceRequirements(), install="rl4py==9.9", fit_args=["--seed_everything", "7"], workdir=str(workdir)
+        RECIPE,
+        InstanceRequirements(num_gpus=2),
+        install="rl4py==9.9",
+        fit_args=["--seed_everything", "7"],
+        workdir=str(workdir),
     )
     calls, seen = tmp_path / "calls.txt", tmp_path / "seen.yaml"
     env = {
@@ -176,7 +184,7 @@ def test_the_start_command_writes_the_recipe_installs_and_runs_fit(tmp_path):
 
     assert calls.read_text().splitlines() == [
         "pip install rl4py==9.9",
-        "rl4py fit --config ppo_cartpole.yaml --seed_everything 7",
+        "rl4py fit --config ppo_cartpole.yaml --trainer.accelerator gpu --trainer.devices 2 --seed_everything 7",
     ]
     assert seen.read_text() == RECIPE.read_text()  # the file fit read is the local recipe
     assert (workdir / "fit.log").read_text() == "training\n"
