@@ -111,6 +111,15 @@ def plot(args: list[str]) -> None:
     plot_main(args)
 
 
+def launch(args: list[str]) -> dict | list[dict]:
+    """``rl4py launch --provider vast|runpod --recipe FILE ...``: trains a recipe on the cheapest
+    rented GPU that meets the requirements; ``rl4py launch offers|status|stop|terminate`` lists
+    offers and manages the machine (:mod:`rl4py.cloud.launch`)."""
+    from rl4py.cloud.launch import main as launch_main
+
+    return launch_main(args)
+
+
 def record(args: list[str]) -> dict:
     """``rl4py record CKPT --out run.gif``: a GIF or MP4 (by the suffix) of a checkpoint's greedy
     policy playing ``--episodes`` episodes of its env (or ``--env``), one after the other, reset
@@ -222,7 +231,14 @@ def export(args: list[str]) -> dict:
     return line
 
 
-_OWN_SUBCOMMANDS = {"evaluate": evaluate, "record": record, "export": export, "plot": plot, "tune": tune}
+_OWN_SUBCOMMANDS = {
+    "evaluate": evaluate,
+    "record": record,
+    "export": export,
+    "plot": plot,
+    "tune": tune,
+    "launch": launch,
+}
 
 
 def _config_error(error: ValueError) -> str | None:
@@ -234,7 +250,7 @@ def _config_error(error: ValueError) -> str | None:
 
 def main(args: list[str] | None = None) -> None:
     """Runs ``LightningCLI`` with any ``LightningModule`` given by ``--model.class_path`` / the config,
-    or one of rl4py's own subcommands (``evaluate``, ``record``, ``export``)."""
+    or one of rl4py's own subcommands (``evaluate``, ``record``, ``export``, ``plot``, ``tune``, ``launch``)."""
     args = sys.argv[1:] if args is None else list(args)
     if args and args[0] in _OWN_SUBCOMMANDS:
         _OWN_SUBCOMMANDS[args[0]](args[1:])
