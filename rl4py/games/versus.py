@@ -175,7 +175,8 @@ class VersusEnv(EnvBase):
             if not bool(waiting.any()):
                 return td
             action = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
-            for index in self.opponent[waiting].unique().tolist():
+            # by name: the order the opponents sample in (the global RNG) survives a resume
+            for index in sorted(self.opponent[waiting].unique().tolist(), key=self._names.__getitem__):
                 slots = (waiting & (self.opponent == index)).nonzero().flatten()
                 action[slots] = player_actions(self._players[index], td[slots])
             td = self.game.step(action, waiting)

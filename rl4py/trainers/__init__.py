@@ -31,6 +31,14 @@ from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
+from rl4py.trainers.self_play import (
+    SelfPlayConfig,
+    SelfPlayResult,
+    build_self_play,
+    self_play_exploitability,
+    self_play_update,
+    train_self_play,
+)
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import NonFiniteLossError, gradient_step, minibatch_update, num_threads
@@ -52,12 +60,15 @@ __all__ = [
     "PPOConfig",
     "ProgressReporter",
     "RecurrentPPOConfig",
+    "SelfPlayConfig",
+    "SelfPlayResult",
     "TrainConfig",
     "TrainRatio",
     "TrainResult",
     "actor_critic_update",
     "bc_update",
     "build_bc",
+    "build_self_play",
     "build_dqn",
     "build_dreamer",
     "build_impala",
@@ -73,12 +84,15 @@ __all__ = [
     "minibatch_update",
     "num_threads",
     "save_weights",
+    "self_play_exploitability",
+    "self_play_update",
     "train_bc",
     "train_dqn",
     "train_dreamer",
     "train_impala",
     "train_ppo",
     "train_recurrent_ppo",
+    "train_self_play",
 ]
 
 
