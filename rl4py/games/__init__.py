@@ -2,5 +2,6 @@
 and :class:`VersusEnv`, which turns a game and an opponent into an env the trainers train on."""
 
 from rl4py.games.base import CURRENT_PLAYER, RETURNS, TERMINAL, TwoPlayerGame
+from rl4py.games.board import ConnectFour, TicTacToe
 
-__all__ = ["CURRENT_PLAYER", "RETURNS", "TERMINAL", "TwoPlayerGame"]
+__all__ = ["CURRENT_PLAYER", "RETURNS", "TERMINAL", "ConnectFour", "TicTacToe", "TwoPlayerGame"]
