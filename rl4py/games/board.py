@@ -38,9 +38,12 @@ def _lines(rows: int, columns: int, connect: int) -> list[list[int]]:
 
 
 def _lines_through(rows: int, columns: int, connect: int) -> torch.Tensor:
-    """``[cells, M, connect]`` int64: the lines through each cell (``M`` the most through one cell; a
-    cell with fewer repeats its first line, which changes no ``any`` over the lines)."""
-    lines = _lines(rows, columns, connect)
+    """``[cells, M, 4]`` int64: the lines through each cell, as 4 cells each (``M`` the most lines
+    through one cell; a cell with fewer repeats its first line, a line of 3 repeats its first cell:
+    neither changes whether some line is all one player's)."""
+    if not 2 <= connect <= 4:
+        raise ValueError(f"lines of 2 to 4 cells fit the 4-byte win check, got connect={connect}")
+    lines = [line + line[:1] * (4 - connect) for line in _lines(rows, columns, connect)]
     through = [[line for line in lines if cell in line] for cell in range(rows * columns)]
     most = max(len(t) for t in through)
     return torch.tensor([t + [t[0]] * (most - len(t)) for t in through], dtype=torch.int64)
@@ -70,7 +73,9 @@ class _BoardGame(TwoPlayerGame):
             validate=validate,
         )
         self.num_cells = cells
-        self._through = _lines_through(self.rows, self.columns, self.connect).to(self.device)
+        self._through = (
+            _lines_through(self.rows, self.columns, self.connect).flatten(1).to(self.device)
+        )  # [cells, M * 4]
         self._index = torch.arange(num_games, device=self.device)
         self.board = torch.zeros(num_games, cells, dtype=torch.int8, device=self.device)
         self.moves = torch.zeros(num_games, dtype=torch.int64, device=self.device)
@@ -94,12 +99,13 @@ class _BoardGame(TwoPlayerGame):
         cell = self._cell(action.clamp(0, self.num_actions - 1))
         player = self.moves % 2
         mark = (player + 1).to(torch.int8)
-        old = self.board[self._index, cell]
-        self.board[self._index, cell] = torch.where(where, mark, old)
-        # the lines through the new piece: [B, M, connect] cells, all the mover's = a win
-        through = self._through[cell]
-        pieces = self.board.gather(1, through.flatten(1)).view(through.shape)
-        won = (pieces == mark.view(-1, 1, 1)).all(-1).any(-1) & where
+        flat = self._index * self.num_cells + cell  # into board.view(-1): cheaper than board[index, cell]
+        board = self.board.view(-1)
+        board[flat] = torch.where(where, mark, board[flat])
+        # the lines through the new piece, [B, M * 4] int8 cells read as [B, M] int32 words: a line is
+        # the mover's when its word is the mover's mark in each of its 4 bytes (any byte order)
+        pieces = self.board.gather(1, self._through.index_select(0, cell)).view(torch.int32)
+        won = (pieces == (mark.to(torch.int32) * 0x01010101).unsqueeze(-1)).any(-1) & where
         self.moves += where.long()
         self.winner = torch.where(won, player, self.winner)
         self.done |= won | (where & (self.moves == self.num_cells))
@@ -109,8 +115,12 @@ class _BoardGame(TwoPlayerGame):
 
     def observation(self, player: torch.Tensor) -> torch.Tensor:
         own = (player.to(self.device) + 1).to(torch.int8).unsqueeze(-1)
-        planes = torch.stack([self.board == own, self.board == 3 - own, self.board == 0], dim=1)
-        return planes.flatten(1).to(torch.float32)
+        out = torch.empty(self.num_games, 3, self.num_cells, dtype=torch.float32, device=self.device)
+        # comparisons written straight into the float planes: several times faster than stack + cast
+        torch.eq(self.board, own, out=out[:, 0])
+        torch.eq(self.board, 3 - own, out=out[:, 1])
+        torch.eq(self.board, 0, out=out[:, 2])
+        return out.view(self.num_games, -1)
 
     def returns(self) -> torch.Tensor:
         sign = (self.winner == 0).long() - (self.winner == 1).long()
@@ -179,6 +189,9 @@ class TicTacToe(_BoardGame):
     actions and returns are OpenSpiel's ``tic_tac_toe``'s. This is the fast self-play game; the
     search model :class:`rl4py.planning.TicTacToeGame` plays one position at a time for MCTS.
 
+    Beyond the :class:`~rl4py.games.TwoPlayerGame` interface, ``to_string(game)`` draws one board,
+    and ``state_dict()`` / ``load_state_dict()`` hold the boards too, for an exact resume.
+
     Args:
         num_games: ``B``, the boards played together.
         device: where the boards live (and every output).
@@ -219,6 +232,10 @@ class ConnectFour(_BoardGame):
     ``[B, 126]`` float32 (own, opponent's, empty planes of ``[6, 7]``, row 0 at the bottom), action
     masks ``[B, 7]``.
 
+    Beyond the :class:`~rl4py.games.TwoPlayerGame` interface, ``heights()`` counts the pieces per
+    column, ``to_string(game)`` draws one board (top row first), and ``state_dict()`` /
+    ``load_state_dict()`` hold the boards too, for an exact resume.
+
     Args:
         num_games: ``B``, the boards played together.
         device: where the boards live (and every output).
@@ -239,14 +256,18 @@ class ConnectFour(_BoardGame):
 
     def __init__(self, num_games: int = 1, *, device: torch.device | str = "cpu", validate: bool = True) -> None:
         super().__init__(num_games, 7, device=device, validate=validate)
+        cells = torch.arange(self.num_cells, device=self.device).view(self.rows, self.columns)
+        self._column_cells = cells.t().contiguous()  # [columns, rows]: the cells of each column
 
     def heights(self) -> torch.Tensor:
         """The pieces in each column, ``[B, 7]`` int64."""
         return (self.board.view(self.num_games, self.rows, self.columns) != 0).sum(1)
 
     def _cell(self, action: torch.Tensor) -> torch.Tensor:
-        # a full column's row is clamped into the board: only games where the move is skipped reach it
-        row = self.heights().gather(1, action.unsqueeze(-1)).squeeze(-1).clamp(max=self.rows - 1)
+        # the pieces in the chosen column only; a full column's row is clamped into the board (only
+        # games where the move is skipped reach it)
+        column = self.board.gather(1, self._column_cells.index_select(0, action))
+        row = (column != 0).sum(-1).clamp(max=self.rows - 1)
         return row * self.columns + action
 
     def legal_mask(self) -> torch.Tensor:
