@@ -73,9 +73,8 @@ class _BoardGame(TwoPlayerGame):
             validate=validate,
         )
         self.num_cells = cells
-        self._through = (
-            _lines_through(self.rows, self.columns, self.connect).flatten(1).to(self.device)
-        )  # [cells, M * 4]
+        # [cells, M * 4]: the cells of the lines through each cell
+        self._through = _lines_through(self.rows, self.columns, self.connect).flatten(1).to(self.device)
         self._index = torch.arange(num_games, device=self.device)
         self.board = torch.zeros(num_games, cells, dtype=torch.int8, device=self.device)
         self.moves = torch.zeros(num_games, dtype=torch.int64, device=self.device)
@@ -169,7 +168,7 @@ class _BoardGame(TwoPlayerGame):
                     f"(num_games={self.num_games}), got {got}"
                 )
         super().load_state_dict(state)
-        self.board = state["board"].to(self.device, copy=True)
+        self.board = state["board"].to(self.device, copy=True).contiguous()  # _apply writes through view(-1)
         self.moves = state["moves"].to(self.device, copy=True)
         self.winner = state["winner"].to(self.device, copy=True)
         self.done = state["done"].to(self.device, copy=True)
