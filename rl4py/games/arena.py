@@ -2,7 +2,9 @@
 
 A *player* is any callable that takes the :meth:`~rl4py.games.TwoPlayerGame.observe` TensorDict of
 the ``n`` games where it is to move (``"observation"``, ``"action_mask"``, ``"current_player"`` ...,
-batch ``[n]``) and returns their actions, ``[n]`` int64. Three ready-made ones:
+batch ``[n]``) and returns their actions, ``[n]`` integers, or writes them under ``"action"`` and
+returns the TensorDict (an rl4py actor does; it then samples from torch's global RNG). Three
+ready-made ones:
 
 * :func:`policy_player`: an rl4py actor (greedy or sampled),
 * :func:`random_player`: uniform over the legal actions,
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Union
 
 import torch
-from tensordict import TensorDict
+from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import InteractionType, set_interaction_type
 from torch import nn
 
@@ -28,7 +31,8 @@ from rl4py.planning import MCTS, TicTacToeGame, TicTacToeState
 __all__ = ["MatchResult", "play_match", "policy_player", "random_player", "search_player"]
 
 #: ``player(td) -> actions``: the observe() TensorDict of the ``n`` games where it moves -> ``[n]`` int64
-Player = Callable[[TensorDict], torch.Tensor]
+#: (or the TensorDict with them under ``"action"``)
+Player = Callable[[TensorDict], Union[torch.Tensor, TensorDictBase]]
 
 
 @dataclass(frozen=True)
@@ -147,11 +151,17 @@ def play_match(
     return MatchResult(wins=total[0], draws=total[1], losses=total[2], by_seat=by_seat)
 
 
-def _check_actions(actions: torch.Tensor, n: int, name: str) -> torch.Tensor:
-    if not isinstance(actions, torch.Tensor) or actions.shape != (n,) or actions.dtype != torch.int64:
+def _check_actions(out: torch.Tensor | TensorDictBase, n: int, name: str) -> torch.Tensor:
+    """A player's actions ``[n]`` int64, from a tensor or a TensorDict's ``"action"``."""
+    actions = out.get(keys.ACTION, None) if isinstance(out, TensorDictBase) else out
+    integer = isinstance(actions, torch.Tensor) and not actions.is_floating_point() and not actions.is_complex()
+    if not integer or actions.shape != (n,) or actions.dtype == torch.bool:
         got = f"{tuple(actions.shape)} {actions.dtype}" if isinstance(actions, torch.Tensor) else type(actions).__name__
-        raise ValueError(f"play_match: {name} must return a [{n}] int64 tensor of actions (one per game), got {got}")
-    return actions
+        raise ValueError(
+            f"play_match: {name} must return a [{n}] integer tensor of actions (one per game) or the TensorDict "
+            f"with them under 'action', got {got}"
+        )
+    return actions.long()
 
 
 def _generator(generator: torch.Generator | int | None) -> torch.Generator:

@@ -110,8 +110,12 @@ def test_match_errors():
         play_match(game, first_legal, "random", 4)
     with pytest.raises(TypeError, match="game must be a TwoPlayerGame, got TicTacToeGame"):
         play_match(MODEL, first_legal, first_legal, 4)
-    with pytest.raises(ValueError, match=r"player1 must return a \[2\] int64 tensor .* got \(2, 1\) torch.int64"):
+    with pytest.raises(ValueError, match=r"player1 must return a \[2\] integer tensor .* got \(2, 1\) torch.int64"):
         play_match(game, first_legal, lambda td: first_legal(td).unsqueeze(-1), 4)
+    with pytest.raises(ValueError, match=r"player0 must return .* got \(2,\) torch.float32"):
+        play_match(game, lambda td: first_legal(td).float(), first_legal, 4)
+    with pytest.raises(ValueError, match=r"player0 must return .* under 'action', got NoneType"):
+        play_match(game, lambda td: td, first_legal, 4)
     with pytest.raises(ValueError, match="action 0 is illegal in game"):
         play_match(game, first_legal, lambda td: torch.zeros(td.batch_size[0], dtype=torch.int64), 4)
     result = play_match(game, first_legal, first_legal, 4)
@@ -161,6 +165,16 @@ def test_policy_player_greedy_and_sampled_against_the_logits():
     again = policy_player(actor, greedy=False, generator=shift_seed(4))(one)
     assert torch.equal(sampled, again)
     assert "action" not in td  # the caller's TensorDict is left alone
+
+
+def test_an_actor_plays_directly_and_int32_actions_are_taken():
+    # an rl4py actor writes "action" into the TensorDict and returns it: play_match reads it there
+    actor = masked_actor()
+    result = play_match(TicTacToe(num_games=16), actor, lambda td: first_legal(td).int(), 32)
+    assert result.num_games == 32 and sum(result.by_seat[0]) == sum(result.by_seat[1]) == 16
+    # greedy through policy_player: the same moves every game, so each seat's 16 games end alike
+    result = play_match(TicTacToe(num_games=16), policy_player(actor), first_legal, 32)
+    assert sorted(max(row) for row in result.by_seat) == [16, 16]
 
 
 def test_policy_player_errors():
