@@ -35,6 +35,7 @@ PUBLIC = (
     "rl4py.losses.functional",
     "rl4py.modules",
     "rl4py.planning",
+    "rl4py.games",
     "rl4py.multiagent",
     "rl4py.trainers",
     "rl4py.loggers",

@@ -62,7 +62,7 @@ ALLOWED = {
     "losses": {"keys", "modules"},
     "planning": {"keys", "modules", "values"},
     "multiagent": set(),
-    "games": {"keys", "envs"},
+    "games": {"keys", "envs", "planning"},
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from rl4py.games.base import TwoPlayerGame
+from rl4py.games.board import ConnectFour, TicTacToe
 from rl4py.games.openspiel import OpenSpielGame
 
 __all__ = ["NATIVE_GAMES", "make_game"]
 
 #: the native batched games by name (their OpenSpiel names): stepped as tensor ops
-NATIVE_GAMES: dict[str, type[TwoPlayerGame]] = {}
+NATIVE_GAMES: dict[str, type[TwoPlayerGame]] = {"tic_tac_toe": TicTacToe, "connect_four": ConnectFour}
 
 
 def make_game(name: str, num_games: int = 1, device: torch.device | str = "cpu", **kwargs) -> TwoPlayerGame:
