@@ -54,12 +54,15 @@ import torch
 from common import emit
 from torch import nn
 
-from rl4py.games import ConnectFour, TicTacToe
+from rl4py.games import ConnectFour, TicTacToe, exploitability, play_match, policy_player, random_player, search_player
 from rl4py.planning import MCTS, DraftingGame
+from rl4py.trainers import SelfPlayConfig, build_self_play, self_play_exploitability, self_play_update, train_self_play
 
 #: the exploration constant of each drafting searcher (UCT: a sweep over 0.15 - 1.0 on 100 instances)
 DRAFTING_C = {"uct": 0.5, "puct-greedy": 1.0}
 DRAFTING_TARGET = 0.95
+#: issue 12's exploitability targets (Leduc: report what 30 CPU-minutes reach)
+POKER_TARGETS = {"kuhn_poker": 0.1, "leduc_poker": None}
 
 
 def drafting(args: argparse.Namespace) -> None:
@@ -310,6 +313,108 @@ def throughput(args: argparse.Namespace) -> None:
         )
 
 
+def _train_poker(config: SelfPlayConfig, cpu_seconds: float, frames: int | None, eval_every: int, name: str) -> dict:
+    """Trains ``config`` until ``cpu_seconds`` of CPU time (or ``frames`` learner moves), evaluating the
+    exploitability every ``eval_every`` rounds; emits one line per evaluation."""
+    parts = build_self_play(config)
+    torch.manual_seed(config.seed)
+    start = time.process_time()
+    evaluation: dict[str, float] = {}
+    curve = []
+    while True:
+        spent = time.process_time() - start
+        if (frames is None and spent >= cpu_seconds) or (frames is not None and parts.frames >= frames):
+            break
+        self_play_update(parts)
+        if parts.rounds % eval_every == 0:
+            evaluation = self_play_exploitability(parts)
+            point = {"frames": parts.frames, "cpu_seconds": round(time.process_time() - start, 1)}
+            point.update({k: round(v, 4) for k, v in evaluation.items()})
+            curve.append(point)
+            emit({"bench": "games", "part": config.game, "run": name, **point})
+    evaluation = self_play_exploitability(parts)
+    games = sum(learner.tracker.episodes for learner in parts.learners)
+    return {"evaluation": evaluation, "frames": parts.frames, "games": games, "curve": curve,
+            "cpu_seconds": time.process_time() - start}
+
+
+def poker(args: argparse.Namespace) -> None:
+    """A league against naive latest self-play on an OpenSpiel poker game, the same number of learner
+    moves for both; exploitability by OpenSpiel's best responses."""
+    game = args.part_game
+    base = {"game": game, "num_envs": args.num_envs, "rollout_length": args.rollout_length, "seed": args.seed}
+    league = _train_poker(
+        SelfPlayConfig(opponents="league", matches_per_rollout=8, snapshot_every=args.snapshot_every, **base),
+        args.cpu_minutes * 60, None, args.eval_every, "league",
+    )
+    naive = _train_poker(
+        SelfPlayConfig(opponents="latest", matches_per_rollout=1, **base),
+        0.0, league["frames"], args.eval_every, "latest",
+    )
+    best = min(league["evaluation"].values())
+    emit(
+        {
+            "bench": "games",
+            "part": game,
+            "game": game,
+            "summary": True,
+            "exploitability": round(best, 4),
+            "exploitability_main": round(league["evaluation"]["main"], 4),
+            "exploitability_average": round(league["evaluation"]["average"], 4),
+            "exploitability_league_average": round(league["evaluation"]["league_average"], 4),
+            "best_exploitability_during_run": round(min(min(p[k] for k in ("main", "average", "league_average")) for p in league["curve"]), 4) if league["curve"] else None,
+            "naive_exploitability": round(naive["evaluation"]["main"], 4),
+            "uniform_exploitability": round(exploitability(game, _uniform_probabilities), 4),
+            "cpu_seconds": round(league["cpu_seconds"], 1),
+            "naive_cpu_seconds": round(naive["cpu_seconds"], 1),
+            "frames": league["frames"],
+            "games": league["games"],
+            "naive_games": naive["games"],
+            "target": POKER_TARGETS.get(game),
+            "lower_than_naive": best < naive["evaluation"]["main"],
+        }
+    )
+
+
+def _uniform_probabilities(td):
+    mask = td["action_mask"].double()
+    return mask / mask.sum(-1, keepdim=True)
+
+
+def tictactoe(args: argparse.Namespace) -> None:
+    """Naive self-play on the native tic-tac-toe, then the agent against random play and against MCTS."""
+    config = SelfPlayConfig(
+        game="tic_tac_toe", opponents=args.opponents, num_envs=256, rollout_length=8, matches_per_rollout=1,
+        gamma=0.99, lmbda=0.95, total_frames=args.frames, seed=args.seed,
+    )
+    start = time.process_time()
+    result = train_self_play(config)
+    train_seconds = time.process_time() - start
+    actor = result.actor
+    vs_random = play_match(TicTacToe(num_games=500), policy_player(actor), random_player(args.seed), args.games, seed=args.seed)
+    vs_mcts = play_match(
+        TicTacToe(num_games=100), policy_player(actor), search_player(args.simulations, seed=args.seed), args.mcts_games,
+        seed=args.seed,
+    )
+    emit(
+        {
+            "bench": "games",
+            "part": "tic_tac_toe",
+            "game": "tic_tac_toe",
+            "summary": True,
+            "opponents": args.opponents,
+            "frames": result.frames,
+            "train_cpu_seconds": round(train_seconds, 1),
+            "win_rate_vs_random": round(vs_random.wins / args.games, 4),
+            "draw_or_win_vs_mcts": round((vs_mcts.wins + vs_mcts.draws) / args.mcts_games, 4),
+            "vs_random": [vs_random.wins, vs_random.draws, vs_random.losses],
+            "vs_mcts": [vs_mcts.wins, vs_mcts.draws, vs_mcts.losses],
+            "mcts_simulations": args.simulations,
+            "targets": {"win_rate_vs_random": 0.95, "draw_or_win_vs_mcts": 0.8},
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -334,6 +439,23 @@ def main() -> None:
     p.add_argument("--validate", action="store_true", help="check every native step's actions (off: self-play)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=throughput)
+    for game, minutes in (("kuhn_poker", 10.0), ("leduc_poker", 30.0)):
+        p = parts.add_parser(game.split("_")[0], help=f"a league against naive self-play on {game}: exploitability")
+        p.add_argument("--cpu-minutes", type=float, default=minutes, help="the league's CPU-time budget")
+        p.add_argument("--num-envs", type=int, default=128)
+        p.add_argument("--rollout-length", type=int, default=8)
+        p.add_argument("--snapshot-every", type=int, default=10)
+        p.add_argument("--eval-every", type=int, default=50, help="rounds between two exploitability evaluations")
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(run=poker, part_game=game)
+    p = parts.add_parser("tictactoe", help="self-play on the native tic-tac-toe; against random and MCTS")
+    p.add_argument("--opponents", default="latest", choices=["latest", "league"])
+    p.add_argument("--frames", type=int, default=1_000_000)
+    p.add_argument("--games", type=int, default=1000, help="games against random play")
+    p.add_argument("--mcts-games", type=int, default=200, help="games against MCTS")
+    p.add_argument("--simulations", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=tictactoe)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.run(args)

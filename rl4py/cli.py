@@ -54,6 +54,7 @@ def _import_components() -> None:
         lightning_dreamer,
         lightning_impala,
         lightning_ppo,
+        lightning_self_play,
     )
 
 

@@ -12,6 +12,8 @@ IMPALA        :class:`ImpalaConfig`  :func:`build_impala`   actor_critic_update 
 DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
 Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
+self-play,    SelfPlayConfig         build_self_play        self_play_update        train_self_play,
+league                                                                              SelfPlayModule
 ============  =====================  =====================  ======================  ====================
 """
 
@@ -104,6 +106,7 @@ _LIGHTNING = {
     "load_checkpoint": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
     "DreamerModule": "rl4py.trainers.lightning_dreamer",
+    "SelfPlayModule": "rl4py.trainers.lightning_self_play",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
     "BCModule": "rl4py.trainers.lightning_bc",
     "EvaluationCallback": "rl4py.trainers.lightning_callbacks",
