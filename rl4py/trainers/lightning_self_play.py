@@ -38,7 +38,8 @@ class SelfPlayModule(pl.LightningModule):
 
     One process trains every learner of the league (the league's matchmaking is sequential); the
     learners' weights, optimizers, the pool, the payoff table, the games and every RNG are in the
-    checkpoint, so ``fit(ckpt_path=...)`` continues exactly. Logs ``charts/episodic_return`` (the main
+    checkpoint, so ``fit(ckpt_path=...)`` continues exactly. The Trainer's ``max_steps`` counts rounds
+    (``training_step`` calls). Logs ``charts/episodic_return`` (the main
     agent's recent game returns), ``charts/env_steps`` (learner moves), ``league/snapshots`` and, every
     ``eval_every`` rounds, ``eval/exploitability_main``, ``eval/exploitability_average`` and
     ``eval/exploitability_league_average``.
@@ -88,7 +89,8 @@ class SelfPlayModule(pl.LightningModule):
         return None
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_Rounds(), batch_size=None)
+        # its own generator: creating the iterator must not draw from the global RNG (exact resume)
+        return DataLoader(_Rounds(), batch_size=None, generator=torch.Generator())
 
     # -------------------------------------------------------------- training
     def on_train_start(self) -> None:
@@ -122,6 +124,11 @@ class SelfPlayModule(pl.LightningModule):
         self.trainer.progress_bar_metrics.update(
             {k: metrics[k] for k in ("charts/episodic_return", "eval/exploitability_average") if k in metrics}
         )
+        # the learners' optimizers are not Lightning's: count the round as the Trainer's step, so that
+        # global_step, max_steps and the checkpoints' step bookkeeping count rounds
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
         if self.parts.frames >= config.total_frames or self.solved:
             self.trainer.should_stop = True
 
