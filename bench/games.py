@@ -343,8 +343,18 @@ def poker(args: argparse.Namespace) -> None:
     moves for both; exploitability by OpenSpiel's best responses."""
     game = args.part_game
     base = {"game": game, "num_envs": args.num_envs, "rollout_length": args.rollout_length, "seed": args.seed}
+    league_config = SelfPlayConfig(
+        opponents="league",
+        matches_per_rollout=8,
+        snapshot_every=args.snapshot_every,
+        main_mix=args.main_mix,
+        pfsp_weighting=args.pfsp_weighting,
+        main_exploiters=args.main_exploiters,
+        league_exploiters=args.league_exploiters,
+        **base,
+    )
     league = _train_poker(
-        SelfPlayConfig(opponents="league", matches_per_rollout=8, snapshot_every=args.snapshot_every, **base),
+        league_config,
         args.cpu_minutes * 60, None, args.eval_every, "league",
     )
     naive = _train_poker(
@@ -372,6 +382,14 @@ def poker(args: argparse.Namespace) -> None:
             "naive_games": naive["games"],
             "target": POKER_TARGETS.get(game),
             "lower_than_naive": best < naive["evaluation"]["main"],
+            "league": {
+                "main_mix": args.main_mix,
+                "pfsp_weighting": args.pfsp_weighting,
+                "main_exploiters": args.main_exploiters,
+                "league_exploiters": args.league_exploiters,
+                "snapshot_every": args.snapshot_every,
+            },
+            "seed": args.seed,
         }
     )
 
@@ -444,7 +462,11 @@ def main() -> None:
         p.add_argument("--cpu-minutes", type=float, default=minutes, help="the league's CPU-time budget")
         p.add_argument("--num-envs", type=int, default=128)
         p.add_argument("--rollout-length", type=int, default=8)
-        p.add_argument("--snapshot-every", type=int, default=10)
+        p.add_argument("--snapshot-every", type=int, default=4)
+        p.add_argument("--main-mix", default="fsp", help="the main agent's mix: fsp, book, alphastar")
+        p.add_argument("--pfsp-weighting", default="uniform", help="the main agent's PFSP weighting")
+        p.add_argument("--main-exploiters", type=int, default=0)
+        p.add_argument("--league-exploiters", type=int, default=0)
         p.add_argument("--eval-every", type=int, default=50, help="rounds between two exploitability evaluations")
         p.add_argument("--seed", type=int, default=0)
         p.set_defaults(run=poker, part_game=game)

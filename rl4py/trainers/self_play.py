@@ -32,6 +32,7 @@ from rl4py.trainers.ppo import PPOConfig, ppo_parts
 from rl4py.trainers.tracking import EpisodeTracker, Progress, ProgressReporter, TrainResult
 
 __all__ = [
+    "AVERAGE_WEIGHTINGS",
     "OPPONENT_MODES",
     "SelfPlayConfig",
     "SelfPlayLearner",
@@ -47,6 +48,8 @@ __all__ = [
 #: who the learners play: ``"latest"``, naive self-play (one learner against its own live weights);
 #: ``"league"``, an AlphaStar-style :class:`~rl4py.multiagent.League` (main agents, exploiters, PFSP)
 OPPONENT_MODES: tuple[str, ...] = ("latest", "league")
+#: how an average policy weights its snapshots
+AVERAGE_WEIGHTINGS: tuple[str, ...] = ("uniform", "linear")
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,9 @@ class SelfPlayConfig(PPOConfig):
     league_exploiters: int = 1
     """League: league exploiters (>= 0)."""
     main_mix: str = "book"
-    """League: the main agents' opponent mix, ``"book"`` (35% self-play, 65% PFSP) or ``"alphastar"``
-    (35 / 50 / 15 with verification); see :data:`rl4py.multiagent.MAIN_MIXES`."""
+    """League: the main agents' opponent mix, ``"book"`` (35% self-play, 65% PFSP), ``"alphastar"``
+    (35 / 50 / 15 with verification) or ``"fsp"`` (fictitious self-play: PFSP over the pool only);
+    see :data:`rl4py.multiagent.MAIN_MIXES`."""
     snapshot_every: int = 10
     """League: rounds between two snapshots of a learner into the pool."""
     exploiter_reset: str = "initial"
@@ -99,6 +103,9 @@ class SelfPlayConfig(PPOConfig):
     """League: opponents drawn per learner per round; the game slots are split evenly among them."""
     average_last: int | None = None
     """The average policy mixes the main agents' last ``average_last`` snapshots (``None``: all)."""
+    average_weighting: str = "uniform"
+    """How the average policies weight their snapshots: ``"uniform"``, or ``"linear"`` (the ``i``-th
+    snapshot by ``i``: the late, better ones count more, as in linear averaging of CFR+)."""
     eval_every: int = 0
     """Rounds between two exploitability evaluations (OpenSpiel games with information states; 0: never)."""
     target_exploitability: float | None = None
@@ -117,6 +124,8 @@ class SelfPlayConfig(PPOConfig):
             raise ValueError(
                 f"{name}: num_envs={self.num_envs} must split evenly among matches_per_rollout={self.matches_per_rollout}"
             )
+        if self.average_weighting not in AVERAGE_WEIGHTINGS:
+            raise ValueError(f"{name}: average_weighting must be one of {AVERAGE_WEIGHTINGS}, got {self.average_weighting!r}")
         if self.average_last is not None:
             _at_least(self, "average_last", 1)
         if self.target_exploitability is not None:
@@ -408,7 +417,11 @@ def self_play_exploitability(parts: SelfPlayParts) -> dict[str, float]:
         result = {"main": main}
         for name, whole in (("average", False), ("league_average", True)):
             actors = parts.average_policy_actors(whole)
-            result[name] = exploitability(game.game, [action_probabilities(a) for a in actors])
+            weights = None
+            if parts.config.average_weighting == "linear":
+                total = len(actors) * (len(actors) + 1) / 2
+                weights = [(i + 1) / total for i in range(len(actors))]
+            result[name] = exploitability(game.game, [action_probabilities(a) for a in actors], weights)
     return result
 
 

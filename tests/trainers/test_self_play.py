@@ -84,11 +84,31 @@ def test_resume_continues_exactly(opponents):
         assert resumed.league.pool.names == parts.league.pool.names
 
 
+def test_linear_average_weights_late_snapshots_more(monkeypatch):
+    import rl4py.trainers.self_play as self_play
+
+    seen = []
+
+    def spy(game, policies, weights=None):
+        seen.append(weights)
+        return 0.0
+
+    monkeypatch.setattr(self_play, "exploitability", spy)
+    parts = build_self_play(SelfPlayConfig(main_mix="fsp", average_weighting="linear", **SMALL))
+    for _ in range(10):  # snapshots of main_0 at 0, 5, 10
+        self_play_update(parts)
+    self_play_exploitability(parts)
+    assert seen[1] == pytest.approx([1 / 6, 2 / 6, 3 / 6])  # the average policy: main_0's three snapshots
+    assert len(seen[2]) == len(parts.league.pool)  # the league average: every snapshot
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="opponents must be one of"):
         SelfPlayConfig(opponents="everyone")
     with pytest.raises(ValueError, match="split evenly among matches_per_rollout"):
         SelfPlayConfig(num_envs=10, matches_per_rollout=4)
+    with pytest.raises(ValueError, match="average_weighting must be one of"):
+        SelfPlayConfig(average_weighting="recent")
     with pytest.raises(ValueError, match="needs eval_every"):
         SelfPlayConfig(target_exploitability=0.1)
     with pytest.raises(ValueError, match="not an OpenSpiel game with information states"):
