@@ -357,10 +357,12 @@ def poker(args: argparse.Namespace) -> None:
         league_config,
         args.cpu_minutes * 60, None, args.eval_every, "league",
     )
-    naive = _train_poker(
-        SelfPlayConfig(opponents="latest", matches_per_rollout=1, **base),
-        0.0, league["frames"], args.eval_every, "latest",
-    )
+    naive = None
+    if not args.no_naive:
+        naive = _train_poker(
+            SelfPlayConfig(opponents="latest", matches_per_rollout=1, **base),
+            0.0, league["frames"], args.eval_every, "latest",
+        )
     best = min(league["evaluation"].values())
     emit(
         {
@@ -373,15 +375,15 @@ def poker(args: argparse.Namespace) -> None:
             "exploitability_average": round(league["evaluation"]["average"], 4),
             "exploitability_league_average": round(league["evaluation"]["league_average"], 4),
             "best_exploitability_during_run": round(min(min(p[k] for k in ("main", "average", "league_average")) for p in league["curve"]), 4) if league["curve"] else None,
-            "naive_exploitability": round(naive["evaluation"]["main"], 4),
+            "naive_exploitability": round(naive["evaluation"]["main"], 4) if naive else None,
             "uniform_exploitability": round(exploitability(game, _uniform_probabilities), 4),
             "cpu_seconds": round(league["cpu_seconds"], 1),
-            "naive_cpu_seconds": round(naive["cpu_seconds"], 1),
+            "naive_cpu_seconds": round(naive["cpu_seconds"], 1) if naive else None,
             "frames": league["frames"],
             "games": league["games"],
-            "naive_games": naive["games"],
+            "naive_games": naive["games"] if naive else None,
             "target": POKER_TARGETS.get(game),
-            "lower_than_naive": best < naive["evaluation"]["main"],
+            "lower_than_naive": best < naive["evaluation"]["main"] if naive else None,
             "league": {
                 "main_mix": args.main_mix,
                 "pfsp_weighting": args.pfsp_weighting,
@@ -469,6 +471,7 @@ def main() -> None:
         p.add_argument("--league-exploiters", type=int, default=0)
         p.add_argument("--eval-every", type=int, default=50, help="rounds between two exploitability evaluations")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--no-naive", action="store_true", help="skip the naive self-play run")
         p.set_defaults(run=poker, part_game=game)
     p = parts.add_parser("tictactoe", help="self-play on the native tic-tac-toe; against random and MCTS")
     p.add_argument("--opponents", default="latest", choices=["latest", "league"])
