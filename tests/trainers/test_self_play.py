@@ -113,3 +113,12 @@ def test_config_errors_name_the_field():
         SelfPlayConfig(target_exploitability=0.1)
     with pytest.raises(ValueError, match="not an OpenSpiel game with information states"):
         self_play_exploitability(build_self_play(SelfPlayConfig(game="tic_tac_toe", opponents="latest", **SMALL)))
+
+
+def test_vtrace_estimator_and_dual_clip_train_a_league():
+    parts = build_self_play(SelfPlayConfig(estimator="vtrace", dual_clip=3.0, **SMALL))
+    before = [p.clone() for p in parts.main.parts.actor.parameters()]
+    stats = self_play_update(parts)
+    assert torch.isfinite(stats["loss_objective"]) and torch.isfinite(stats["loss_critic"])
+    assert type(parts.main.parts.value_estimator).__name__ == "VTrace"
+    assert any(not torch.equal(a, b) for a, b in zip(before, parts.main.parts.actor.parameters()))
