@@ -97,6 +97,12 @@ class SelfPlayConfig(PPOConfig):
     """League: rounds after which an exploiter is reset anyway (``None``: only when it beats its targets)."""
     pfsp_weighting: str = "hard"
     """League: the main agents' PFSP priority (see :func:`rl4py.multiagent.pfsp_weights`)."""
+    exploiter_weighting: str = "linear_capped"
+    """League: the league exploiters' PFSP priority (AlphaStar's ``"linear_capped"``; ``"uniform"``:
+    a best response to the pool's uniform mixture, as PSRO's and fictitious play's)."""
+    league_exploiter_reset_prob: float = 0.25
+    """League: the chance a league exploiter done with its targets (or past ``reset_after``) is reset
+    (AlphaStar: 0.25)."""
     pool_capacity: int | None = None
     """League: the most snapshots kept (oldest evicted), ``None`` for all."""
     matches_per_rollout: int = 8
@@ -310,6 +316,8 @@ def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") 
             exploiter_reset=config.exploiter_reset,
             reset_after=config.reset_after,
             weighting=config.pfsp_weighting,
+            exploiter_weighting=config.exploiter_weighting,
+            league_exploiter_reset_prob=config.league_exploiter_reset_prob,
             capacity=config.pool_capacity,
             seed=config.seed,
         )
