@@ -65,6 +65,9 @@ ALLOWED = {
     "collectors": {"keys", "envs"},
     "testing": {"keys", "envs"},
     "distributed": set(),
+    # the actor-learner's Ray side: workers run envs through a collector; the learner loop that needs
+    # losses, values and trainers is rl4py.trainers.impala_ray
+    "actor_learner": {"keys", "envs", "collectors"},
     "loggers": {"keys"},
 }
 
