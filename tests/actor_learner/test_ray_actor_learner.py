@@ -19,6 +19,8 @@ from rl4py.modules import make_discrete_actor_critic
 from rl4py.testing import shift_seed
 from rl4py.trainers import ImpalaRayConfig, train_impala_ray
 
+pytestmark = pytest.mark.distributed
+
 #: two workers share the two Ray CPUs with the central inference server or a replacement worker
 SMALL = ImpalaRayConfig(num_envs=8, rollout_length=32, num_minibatches=2, num_cpus_per_worker=0.5, rollout_timeout_s=60)
 #: for runs given a WorkerPool: the worker fields stay at their defaults (the pool has its own)
@@ -51,6 +53,7 @@ def _check_counters(result, config: ImpalaRayConfig) -> None:
     assert 0.0 < stats.learner_utilisation < 1.0
 
 
+@pytest.mark.slow
 def test_impala_on_ray_with_two_workers_solves_gymnasium_cartpole():
     records = []
     config = SMALL.replace(seed=shift_seed(0), target_return=195.0, total_frames=150_000)
