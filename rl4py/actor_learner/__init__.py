@@ -9,7 +9,15 @@ is :func:`rl4py.trainers.train_impala_ray`.
 from rl4py.actor_learner.inference import InferenceServer, RemotePolicy
 from rl4py.actor_learner.pool import WorkerPool
 from rl4py.actor_learner.stats import ActorLearnerStats, WorkerRestart
-from rl4py.actor_learner.workers import EnvSpec, RolloutInfo, RolloutWorker, VersionedPolicy, make_worker_env
+from rl4py.actor_learner.workers import (
+    EnvSpec,
+    RolloutInfo,
+    RolloutWorker,
+    VersionedPolicy,
+    make_worker_env,
+    pack_tensors,
+    unpack_tensors,
+)
 
 __all__ = [
     "ActorLearnerStats",
@@ -22,4 +30,6 @@ __all__ = [
     "WorkerPool",
     "WorkerRestart",
     "make_worker_env",
+    "pack_tensors",
+    "unpack_tensors",
 ]

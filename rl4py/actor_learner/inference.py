@@ -11,7 +11,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
-from rl4py.actor_learner.workers import VersionedPolicy
+from rl4py.actor_learner.workers import VersionedPolicy, pack_tensors, unpack_tensors
 
 __all__ = ["InferenceServer", "RemotePolicy"]
 
@@ -59,8 +59,9 @@ class InferenceServer:
         self.requests = 0
         self.batches = 0
 
-    async def act(self, observation: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The policy's outputs for ``observation`` (``{key: [b, ...]}``), once its batch has run."""
+    async def act(self, observation: dict[str, Any]) -> dict[str, Any]:
+        """The policy's outputs for ``observation`` (``{key: [b, ...]}``, tensors or
+        :func:`~rl4py.actor_learner.pack_tensors` arrays), packed, once its batch has run."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((observation, future))
@@ -88,6 +89,7 @@ class InferenceServer:
 
     def forward(self, observations: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         """One forward pass over the concatenated ``observations``; the new entries split back per request."""
+        observations = [unpack_tensors(obs) for obs in observations]
         sizes = [next(iter(obs.values())).shape[0] for obs in observations]
         td = TensorDict(
             {key: torch.cat([obs[key] for obs in observations]).to(self.device) for key in observations[0]},
@@ -98,18 +100,18 @@ class InferenceServer:
         with torch.inference_mode():
             out = self.policy(td)
         new = [key for key in out.keys() if key not in given]
-        # clones: a view would pickle its whole batch's storage
-        split = {key: [part.cpu().clone() for part in out.get(key).split(sizes)] for key in new}
+        split = {key: out.get(key).split(sizes) for key in new}
         self.requests += len(observations)
         self.batches += 1
-        return [{key: split[key][i] for key in new} for i in range(len(observations))]
+        # packed: numpy copies of each request's rows (a view would ship the whole batch)
+        return [pack_tensors({key: split[key][i].clone() for key in new}) for i in range(len(observations))]
 
     async def set_weights(self, version: int, weights: list[Any]) -> None:
         """Loads ``weights[0]`` (a state dict or an ``ObjectRef`` to one) as ``version``."""
         state = weights[0]
         if not isinstance(state, dict):
             state = await state
-        self.policy.load({k: v.to(self.device) for k, v in state.items()}, version)
+        self.policy.load(unpack_tensors(state, self.device), version)
 
     def stats(self) -> dict[str, float]:
         """``requests``, ``batches`` and ``mean_batch`` (requests per forward pass) so far."""
@@ -134,7 +136,7 @@ class RemotePolicy:
     def __call__(self, td: TensorDictBase) -> TensorDictBase:
         import ray
 
-        answer = ray.get(self.server.act.remote({key: value for key, value in td.items()}))
-        for key, value in answer.items():
+        answer = ray.get(self.server.act.remote(pack_tensors(dict(td.items()))))
+        for key, value in unpack_tensors(answer, td.device).items():
             td.set(key, value)
         return td

@@ -12,7 +12,7 @@ from torch import nn
 
 from rl4py.actor_learner.inference import InferenceServer, RemotePolicy
 from rl4py.actor_learner.stats import ActorLearnerStats
-from rl4py.actor_learner.workers import EnvSpec, RolloutInfo, RolloutWorker
+from rl4py.actor_learner.workers import EnvSpec, RolloutInfo, RolloutWorker, pack_tensors, unpack_rollout
 
 __all__ = ["WorkerPool"]
 
@@ -26,8 +26,8 @@ RESTART_STRIDE = 100_003
 class WorkerPool:
     """``num_workers`` :class:`RolloutWorker` Ray actors feeding one learner.
 
-    **Bounded queue, backpressure.** Each worker has at most ``in_flight`` rollout requests
-    outstanding; a finished rollout waits in Ray's object store until the learner takes it
+    **Bounded queue, backpressure.** Each worker has ``in_flight`` rollout requests outstanding
+    (sent once it has started); a finished rollout waits in Ray's object store until the learner takes it
     (:meth:`next`), which sends the worker a new request. So at most ``num_workers * in_flight``
     rollouts exist ahead of the learner, and a worker whose requests are all done waits: when the
     learner is behind, acting slows to its pace instead of piling up stale data.
@@ -122,6 +122,7 @@ class WorkerPool:
         """The version of the last published weights."""
         self.incarnations: list[int] = []
         self._requests: dict[Any, int] = {}
+        self._starting: dict[Any, int] = {}  # a new worker's readiness ping -> its slot
         self._weights: Any = None
         self._policy: nn.Module | None = None
         self._worker_class: Any = None
@@ -133,7 +134,22 @@ class WorkerPool:
 
     @property
     def started(self) -> bool:
+        """:meth:`start` ran and :meth:`stop` did not since."""
         return bool(self.handles)
+
+    @property
+    def requests_per_worker(self) -> list[int]:
+        """Rollout requests outstanding per slot: ``in_flight`` for a running worker, 0 while it
+        starts (its requests go out once it answers a first ping)."""
+        counts = [0] * len(self.handles)
+        for slot in self._requests.values():
+            counts[slot] += 1
+        return counts
+
+    @property
+    def starting_workers(self) -> list[int]:
+        """The slots whose worker has not answered its first ping yet."""
+        return sorted(self._starting.values())
 
     def start(
         self,
@@ -201,11 +217,12 @@ class WorkerPool:
             threads=self.threads,
             env_kwargs=self.env_kwargs,
         )
-        for _ in range(self.in_flight):
-            self._request(slot)
+        # requests go out once the worker is up (its env built), so the first ones carry the
+        # weights of that moment, not those of the spawn a few seconds earlier
+        self._starting[self.handles[slot].ping.remote()] = slot
 
     def _request(self, slot: int) -> None:
-        ref = self.handles[slot].rollout.remote(self.version, [self._weights])
+        ref = self.handles[slot].rollout_packed.remote(self.version, [self._weights])
         self._requests[ref] = slot
 
     def publish(self, state_dict: dict[str, torch.Tensor], version: int) -> None:
@@ -215,7 +232,7 @@ class WorkerPool:
 
         if version < self.version:
             raise ValueError(f"WorkerPool: version {version} is older than the published {self.version}")
-        self._weights = ray.put({key: value.detach().to("cpu") for key, value in state_dict.items()})
+        self._weights = ray.put(pack_tensors(state_dict))
         self.version = version
         self.stats.broadcasts += 1
         if self.server is not None:
@@ -237,35 +254,45 @@ class WorkerPool:
         if not self.started:
             raise RuntimeError("WorkerPool: not started; call start(policy) first")
         while True:
-            ready, _ = ray.wait(list(self._requests), num_returns=1, timeout=timeout_s)
+            ready, _ = ray.wait([*self._starting, *self._requests], num_returns=1, timeout=timeout_s)
             if not ready:
                 raise TimeoutError(
                     f"WorkerPool: no rollout finished within {timeout_s} s ({self.num_workers} workers, "
-                    f"{len(self._requests)} requests in flight); are the workers scheduled (Ray CPUs free)?"
+                    f"{len(self._starting)} starting, {len(self._requests)} requests in flight); are the workers "
+                    "scheduled (Ray CPUs free)?"
                 )
             ref = ready[0]
-            slot = self._requests.pop(ref)
+            starting = ref in self._starting
+            slot = self._starting.pop(ref) if starting else self._requests.pop(ref)
             try:
-                rollout, info = ray.get(ref)
+                result = ray.get(ref)
             except (RayActorError, ActorUnavailableError) as error:
-                self._replace(slot, error)
+                self._replace(slot, error, lost=0 if starting else 1)
                 continue
+            if starting:
+                for _ in range(self.in_flight):
+                    self._request(slot)
+                continue
+            packed, info = result
             self._request(slot)
-            return rollout, info
+            return unpack_rollout(packed), info
 
-    def _replace(self, slot: int, error: Exception) -> None:
+    def _replace(self, slot: int, error: Exception, lost: int) -> None:
+        """Replaces the dead worker in ``slot``; ``lost``: its requests already taken off the queue."""
         import ray
 
-        lost = [ref for ref, s in self._requests.items() if s == slot]
-        for ref in lost:
+        others = [ref for ref, s in self._requests.items() if s == slot]
+        for ref in others:
             del self._requests[ref]
+        for ref in [ref for ref, s in self._starting.items() if s == slot]:
+            del self._starting[ref]
         reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         if self.stats.worker_restarts >= self.max_restarts:
             raise RuntimeError(
                 f"WorkerPool: worker {slot} died and the run already replaced {self.stats.worker_restarts} workers "
                 f"(max_restarts={self.max_restarts}): {reason}"
             ) from error
-        event = self.stats.record_restart(slot, len(lost) + 1, reason)
+        event = self.stats.record_restart(slot, len(others) + lost, reason)
         _log.warning(
             "worker %d died (%s); %d rollout request(s) lost; replacing it (restart %d of at most %d)",
             slot,
@@ -296,6 +323,7 @@ class WorkerPool:
         self.handles = []
         self.server = None
         self._requests.clear()
+        self._starting.clear()
         self._weights = None
 
     def __enter__(self) -> WorkerPool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
 from rl4py import keys
@@ -18,7 +18,15 @@ from rl4py.collectors.sync import SyncCollector
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 
-__all__ = ["EnvSpec", "RolloutInfo", "RolloutWorker", "VersionedPolicy", "make_worker_env"]
+__all__ = [
+    "EnvSpec",
+    "RolloutInfo",
+    "RolloutWorker",
+    "VersionedPolicy",
+    "make_worker_env",
+    "pack_tensors",
+    "unpack_tensors",
+]
 
 EnvSpec = Union[str, Callable[[int], EnvBase]]
 """What a worker builds its env from: a name for :func:`~rl4py.envs.make_env` (``"CartPole-v1"``,
@@ -107,13 +115,61 @@ class RolloutInfo:
     """Wall time the worker spent collecting it."""
 
 
-def _resolve(weights: Any) -> dict[str, torch.Tensor]:
-    """A state dict, fetched from Ray's object store if ``weights`` is an ``ObjectRef``."""
-    if isinstance(weights, dict):
-        return weights
-    import ray
+def pack_tensors(tensors: dict[Any, torch.Tensor]) -> dict[Any, Any]:
+    """``tensors`` with each CPU tensor as a numpy array, for Ray's object store.
 
-    return ray.get(weights)
+    Ray serializes numpy arrays without a copy (out-of-band buffers) and torch tensors through
+    pickle, about 1.5 ms more per rollout of 256 CartPole steps here. Tensors numpy cannot hold
+    (bfloat16) stay tensors. :func:`unpack_tensors` reverses it.
+
+    Examples:
+        >>> packed = pack_tensors({"a": torch.ones(2), ("next", "b"): torch.zeros(2, dtype=torch.bool)})
+        >>> {key: type(value).__name__ for key, value in packed.items()}
+        {'a': 'ndarray', ('next', 'b'): 'ndarray'}
+    """
+    out = {}
+    for key, value in tensors.items():
+        value = value.detach().cpu()
+        out[key] = value if value.dtype == torch.bfloat16 else value.numpy()
+    return out
+
+
+def unpack_tensors(packed: dict[Any, Any], device: torch.device | str | None = None) -> dict[Any, torch.Tensor]:
+    """:func:`pack_tensors`'s dict back as tensors (copied: arrays from the object store are read-only).
+
+    Examples:
+        >>> unpack_tensors(pack_tensors({"a": torch.arange(3)}))
+        {'a': tensor([0, 1, 2])}
+    """
+    out = {}
+    for key, value in packed.items():
+        tensor = value.clone() if isinstance(value, torch.Tensor) else torch.tensor(value)
+        out[key] = tensor if device is None else tensor.to(device)
+    return out
+
+
+def pack_rollout(td: TensorDictBase) -> tuple[tuple[int, ...], dict[Any, Any]]:
+    """``(batch size, packed leaves)`` of a rollout (nested keys as tuples)."""
+    leaves = dict(td.items(include_nested=True, leaves_only=True))
+    return tuple(td.batch_size), pack_tensors(leaves)
+
+
+def unpack_rollout(packed: tuple[tuple[int, ...], dict[Any, Any]], device: torch.device | str | None = None) -> TensorDict:
+    """The rollout :func:`pack_rollout` packed, as a ``TensorDict`` (on ``device``)."""
+    batch_size, leaves = packed
+    td = TensorDict({}, batch_size=batch_size, device=device)
+    for key, value in unpack_tensors(leaves, device).items():
+        td.set(key, value)
+    return td
+
+
+def _resolve(weights: Any) -> dict[str, torch.Tensor]:
+    """A state dict, fetched from Ray's object store if ``weights`` is an ``ObjectRef`` (to a packed one)."""
+    if not isinstance(weights, dict):
+        import ray
+
+        weights = ray.get(weights)
+    return unpack_tensors(weights)
 
 
 class RolloutWorker:
@@ -184,7 +240,8 @@ class RolloutWorker:
 
         Args:
             version: the learner's latest published version.
-            weights: ``[state_dict or ObjectRef]`` of that version (a list, so Ray passes the
+            weights: ``[state_dict or ObjectRef]`` of that version (a state dict of tensors or of
+                :func:`pack_tensors` arrays; a list, so Ray passes the
                 reference through unresolved and the worker fetches it only when it needs it), or
                 empty to keep the current weights.
 
@@ -199,6 +256,14 @@ class RolloutWorker:
         stamps = td.get(keys.POLICY_VERSION)
         info = RolloutInfo(self.index, int(stamps.min()), int(stamps.max()), td.numel(), seconds)
         return td, info
+
+    def rollout_packed(
+        self, version: int = 0, weights: Sequence[Any] = ()
+    ) -> tuple[tuple[tuple[int, ...], dict[Any, Any]], RolloutInfo]:
+        """:meth:`rollout` with the rollout packed for the object store (see :func:`pack_tensors`);
+        what :class:`~rl4py.actor_learner.WorkerPool` calls."""
+        td, info = self.rollout(version, weights)
+        return pack_rollout(td), info
 
     def ping(self) -> int:
         """The worker's slot (a cheap call to check the actor is alive)."""

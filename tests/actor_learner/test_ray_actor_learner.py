@@ -64,7 +64,8 @@ def test_impala_on_ray_with_two_workers_solves_gymnasium_cartpole():
     _check_counters(result, config)
     stats = result.stats
     # the actors really run behind the learner, and V-trace still learns
-    assert stats.mean_staleness > 0.5 and stats.dropped == 0
+    assert stats.mean_staleness > 0.5
+    assert stats.dropped <= 0.05 * stats.arrived  # max_staleness=16: a stalled worker's rollouts at most
     assert stats.broadcasts == stats.updates + 1  # the initial weights, then one per update
     # every record logs the learner's update count, the staleness histogram and the losses
     last = records[-1]
@@ -97,11 +98,15 @@ def test_version_stamps_and_weight_broadcast_reach_the_workers():
     right[f"{last}.bias"].copy_(torch.tensor([-20.0, 20.0]))  # always push right
     with WorkerPool("CartPole-v1", num_workers=2, num_envs=4, rollout_length=16, num_cpus=0.5) as pool:
         pool.start(actor)
-        # the bounded queue: exactly in_flight requests per worker, always
-        assert len(pool._requests) == 4
-        rollout, info = pool.next(timeout_s=60)
-        assert rollout[keys.POLICY_VERSION].eq(0).all() and info.version == 0
-        assert len(pool._requests) == 4
+        assert pool.requests_per_worker == [0, 0] and pool.starting_workers == [0, 1]
+        # both workers up: each has exactly in_flight=2 requests outstanding, always
+        delivered = set()
+        while delivered != {0, 1}:
+            rollout, info = pool.next(timeout_s=60)
+            assert rollout[keys.POLICY_VERSION].eq(0).all() and info.version == 0
+            delivered.add(info.worker)
+            assert all(n == 2 for slot, n in enumerate(pool.requests_per_worker) if slot not in pool.starting_workers)
+        assert pool.requests_per_worker == [2, 2] and pool.starting_workers == []
         pool.publish(right, version=3)
         # the 4 requests in flight at the broadcast carry version 0; every later one version 3
         seen = {0: 0, 3: 0}

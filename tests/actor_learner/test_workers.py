@@ -18,6 +18,8 @@ from rl4py.actor_learner import (
     VersionedPolicy,
     WorkerPool,
     make_worker_env,
+    pack_tensors,
+    unpack_tensors,
 )
 from rl4py.modules import make_discrete_actor_critic
 
@@ -88,15 +90,17 @@ def test_inference_server_batches_concurrent_requests_and_splits_the_answers():
     async def three_workers():
         return await asyncio.gather(*(server.act({keys.OBSERVATION: obs}) for obs in observations))
 
-    answers = asyncio.run(three_workers())
+    packed = asyncio.run(three_workers())
     # one forward pass for the three requests (max_batch reached before the long wait)
     assert server.stats() == {"requests": 3, "batches": 1, "mean_batch": 3.0}
-    for obs, answer in zip(observations, answers):
+    answers = [unpack_tensors(answer) for answer in packed]
+    for obs, answer, raw in zip(observations, answers, packed):
         assert keys.OBSERVATION not in answer  # only the policy's new entries travel back
         assert answer[keys.ACTION].shape == (obs.shape[0],)
         assert answer[keys.POLICY_VERSION].eq(0).all()
-        # each answer is its own storage, not a view of the batch's
-        assert answer[keys.ACTION].untyped_storage().nbytes() == answer[keys.ACTION].numel() * 8
+        # each answer owns its rows, not a view of the whole batch (which would travel whole)
+        base = raw[keys.ACTION].base
+        assert base is None or base.numel() == obs.shape[0]
     # the answers are the policy's on the rows each worker sent
     with torch.no_grad():
         expected = actor(TensorDict({keys.OBSERVATION: observations[1]}, batch_size=[5]))[keys.LOGITS]
@@ -107,11 +111,28 @@ def test_inference_server_answers_a_lone_request_after_the_wait_and_loads_versio
     actor = _actor()
     server = InferenceServer(actor, max_batch=4, max_wait_s=0.0)
     asyncio.run(server.set_weights(3, [_always(actor, 1)]))
-    answer = asyncio.run(server.act({keys.OBSERVATION: torch.randn(6, 4)}))
+    answer = unpack_tensors(asyncio.run(server.act(pack_tensors({keys.OBSERVATION: torch.randn(6, 4)}))))
     assert answer[keys.ACTION].eq(1).all() and answer[keys.POLICY_VERSION].eq(3).all()
     assert server.stats()["batches"] == 1
     with pytest.raises(ValueError, match="max_batch must be >= 1"):
         InferenceServer(actor, max_batch=0)
+
+
+def test_packed_tensors_round_trip_as_writable_copies():
+    tensors = {
+        "observation": torch.randn(2, 3),
+        ("next", "done"): torch.tensor([[True], [False]]),
+        "action": torch.tensor([1, 0]),
+        "half": torch.ones(2, dtype=torch.bfloat16),
+    }
+    packed = pack_tensors(tensors)
+    assert type(packed["observation"]).__name__ == "ndarray" and isinstance(packed["half"], torch.Tensor)
+    packed["observation"].flags.writeable = False  # as Ray hands arrays out of its object store
+    back = unpack_tensors(packed)
+    for key, value in tensors.items():
+        assert torch.equal(back[key], value) and back[key].dtype == value.dtype, key
+    back["observation"].add_(1.0)  # a copy: writable, and the original is untouched
+    assert not torch.equal(back["observation"], tensors["observation"])
 
 
 def test_staleness_counters_are_consistent():
