@@ -236,6 +236,24 @@ def learner_update_seconds(repeats: int = 30) -> float:
     return statistics.median(times[3:])
 
 
+def learner_overhead_seconds(repeats: int = 50) -> float:
+    """Median learner-side cost per rollout outside the update: unpacking a 256-step rollout from
+    the object store's arrays, and one weight broadcast (``ray.put`` of the packed actor weights)."""
+    import ray
+
+    from rl4py.actor_learner.workers import pack_rollout, pack_tensors, unpack_rollout
+
+    parts, _ = learner()
+    packed = pack_rollout(SyncCollector(GymEnv("CartPole-v1", num_envs=ENVS_PER_WORKER), parts.actor, ROLLOUT, seed=0).rollout())
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        unpack_rollout(packed)
+        ray.put(pack_tensors(parts.actor.state_dict()))
+        times.append(time.perf_counter() - began)
+    return statistics.median(times[5:])
+
+
 def forward_seconds(width: int, batch: int, repeats: int = 50) -> float:
     """Median time of a 3-hidden-layer MLP of ``width`` on ``batch`` observations (inference mode)."""
     net = MLP(4, 2, num_cells=(width, width, width))
@@ -293,7 +311,7 @@ def main() -> None:
                     "rl4py", env, workers, "train", rl4py_train(env, workers, seconds, collected["env_steps_per_second"])
                 )
                 if workers == 1:
-                    scaling[env] = {"worker": collected["worker_env_steps_per_second"], "one": collected}
+                    scaling[env] = collected
                 if workers == 2:
                     summary["rl4py", env] = trained
                     collect_at_2[env] = collected
@@ -375,18 +393,21 @@ def main() -> None:
                 }
             )
     if scaling:
-        update_s = learner_update_seconds()
-        learner_rate = BATCH / update_s
-        for env, numbers in scaling.items():
+        update_s, overhead_s = learner_update_seconds(), learner_overhead_seconds()
+        learner_rate = BATCH / (update_s + overhead_s)
+        for env, one in scaling.items():
             emit(
                 {
                     "bench": "actor_learner",
                     "scaling": True,
                     "env": env,
                     "learner_update_ms": round(1000 * update_s, 2),
+                    "learner_overhead_ms": round(1000 * overhead_s, 2),
                     "learner_env_steps_per_second": round(learner_rate),
-                    "worker_env_steps_per_second": numbers["worker"],
-                    "workers_to_saturate_learner": round(learner_rate / numbers["worker"], 1),
+                    # one worker alone, as its rollouts reach the learner (serialization and Ray included)
+                    "worker_env_steps_per_second": one["env_steps_per_second"],
+                    "worker_collect_only_env_steps_per_second": one["worker_env_steps_per_second"],
+                    "workers_to_saturate_learner": round(learner_rate / one["env_steps_per_second"], 1),
                 }
             )
     crossover = {f"mlp3x{w}_b8_ms": round(1000 * forward_seconds(w, ENVS_PER_WORKER), 3) for w in (64, 256, 1024, 2048)}
