@@ -176,7 +176,9 @@ def rl4py_train(env: str, workers: int, seconds: float, rate_guess: float, infer
     )
     marks: list[tuple[float, int]] = []
     result = train_impala_ray(
-        functools.partial(rl4py_env, env), config, on_update=lambda stats, frames: marks.append((time.perf_counter(), frames))
+        functools.partial(rl4py_env, env),
+        config,
+        on_update=lambda stats, frames: marks.append((time.perf_counter(), frames)),
     )
     (t0, f0), (t1, f1) = marks[WARMUP - 1], marks[-1]
     stats = result.stats
@@ -244,7 +246,9 @@ def learner_overhead_seconds(repeats: int = 50) -> float:
     from rl4py.actor_learner.workers import pack_rollout, pack_tensors, unpack_rollout
 
     parts, _ = learner()
-    packed = pack_rollout(SyncCollector(GymEnv("CartPole-v1", num_envs=ENVS_PER_WORKER), parts.actor, ROLLOUT, seed=0).rollout())
+    packed = pack_rollout(
+        SyncCollector(GymEnv("CartPole-v1", num_envs=ENVS_PER_WORKER), parts.actor, ROLLOUT, seed=0).rollout()
+    )
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -308,7 +312,11 @@ def main() -> None:
             if "rl4py" in libraries:
                 collected = record("rl4py", env, workers, "collect", rl4py_collect(env, workers, seconds))
                 trained = record(
-                    "rl4py", env, workers, "train", rl4py_train(env, workers, seconds, collected["env_steps_per_second"])
+                    "rl4py",
+                    env,
+                    workers,
+                    "train",
+                    rl4py_train(env, workers, seconds, collected["env_steps_per_second"]),
                 )
                 if workers == 1:
                     scaling[env] = collected
@@ -357,10 +365,14 @@ def main() -> None:
                     "workers": 2,
                     "central_env_steps_per_second": central["env_steps_per_second"],
                     "per_worker_env_steps_per_second": local["env_steps_per_second"],
-                    "central_over_per_worker": round(central["env_steps_per_second"] / local["env_steps_per_second"], 3),
+                    "central_over_per_worker": round(
+                        central["env_steps_per_second"] / local["env_steps_per_second"], 3
+                    ),
                     # one vector step of a worker (8 sub-envs), inference included: a round trip to the
                     # server (central) against the worker's own forward pass
-                    "central_vector_step_ms": round(1000 * ENVS_PER_WORKER / central_collect["worker_env_steps_per_second"], 3),
+                    "central_vector_step_ms": round(
+                        1000 * ENVS_PER_WORKER / central_collect["worker_env_steps_per_second"], 3
+                    ),
                     "per_worker_vector_step_ms": round(
                         1000 * ENVS_PER_WORKER / collect_at_2[env]["worker_env_steps_per_second"], 3
                     ),

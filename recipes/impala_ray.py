@@ -45,7 +45,8 @@ config = ImpalaRayConfig(
 
 def show(line: dict) -> None:
     print(
-        f"env steps {line['frames']:>8}  steps/s {line['steps_per_second']:>7.0f}  mean return {line['mean_return']:6.1f}"
+        f"env steps {line['frames']:>8}  steps/s {line['steps_per_second']:>7.0f}"
+        f"  mean return {line['mean_return']:6.1f}"
         f"  version {line['policy_version']:>5.0f}  staleness {line['staleness_mean']:4.1f}"
         f"  dropped {line['dropped']:.0f}  learner busy {line['learner_utilisation']:.0%}"
     )

@@ -45,6 +45,7 @@ def test_subpackages_import_without_lightning():
         "rl4py.multiagent",
         "rl4py.data",
         "rl4py.loggers",
+        "rl4py.actor_learner",
     ]
     code = (
         f"import sys; import {', '.join(names)}, rl4py.testing, rl4py.trainers; assert 'lightning' not in sys.modules"

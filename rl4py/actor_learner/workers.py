@@ -48,7 +48,9 @@ def make_worker_env(env: EnvSpec, num_envs: int, env_kwargs: dict[str, Any] | No
     if isinstance(env, str):
         return make_env(env, num_envs=num_envs, **(env_kwargs or {}))
     if not callable(env):
-        raise TypeError(f"worker env: expected an env name or a factory (num_envs) -> EnvBase, got {type(env).__name__}")
+        raise TypeError(
+            f"worker env: expected an env name or a factory (num_envs) -> EnvBase, got {type(env).__name__}"
+        )
     if env_kwargs:
         raise ValueError(f"worker env: env_kwargs {sorted(env_kwargs)} go to make_env; a factory takes none")
     built = env(num_envs)
@@ -154,7 +156,9 @@ def pack_rollout(td: TensorDictBase) -> tuple[tuple[int, ...], dict[Any, Any]]:
     return tuple(td.batch_size), pack_tensors(leaves)
 
 
-def unpack_rollout(packed: tuple[tuple[int, ...], dict[Any, Any]], device: torch.device | str | None = None) -> TensorDict:
+def unpack_rollout(
+    packed: tuple[tuple[int, ...], dict[Any, Any]], device: torch.device | str | None = None
+) -> TensorDict:
     """The rollout :func:`pack_rollout` packed, as a ``TensorDict`` (on ``device``)."""
     batch_size, leaves = packed
     td = TensorDict({}, batch_size=batch_size, device=device)
@@ -195,7 +199,7 @@ class RolloutWorker:
     Examples:
         >>> from rl4py.modules import make_discrete_actor_critic
         >>> actor, _ = make_discrete_actor_critic(observation_size=4, n_actions=2)
-        >>> worker = RolloutWorker("CartPole", 2, actor, rollout_length=8, seed=0)
+        >>> worker = RolloutWorker("CartPole", 2, actor, rollout_length=8, seed=0, threads=None)
         >>> td, info = worker.rollout(version=5, weights=[actor.state_dict()])
         >>> td.batch_size, td["policy_version"].unique().tolist(), info.frames
         (torch.Size([2, 8]), [5], 16)

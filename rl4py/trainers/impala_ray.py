@@ -57,7 +57,7 @@ class ImpalaRayConfig(ImpalaConfig):
     max_restarts: int = 3
     """Dead workers replaced over the run before a further death raises."""
     num_cpus_per_worker: float = 1.0
-    """Ray CPUs reserved per worker."""
+    """Ray CPUs reserved per worker (and for the central inference server)."""
     worker_threads: int | None = 1
     """torch threads in each worker process (``None``: Ray's default)."""
     inference: str = "worker"
@@ -119,7 +119,7 @@ class ActorLearnerResult(TrainResult):
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, **init_kwargs: Any) -> Iterator[None]:
+def _ray_session(address: str | None = None, **init_kwargs: Any) -> Iterator[None]:
     """Uses the running Ray, or starts one (``ray.init(address=address, **init_kwargs)``) and
     shuts it down on exit.
 
@@ -243,7 +243,7 @@ def train_impala_ray(
     pool = workers if workers is not None else _pool_for(env, config, env_kwargs)
     frames = optimizer_steps = 0
     batch: list[TensorDictBase] = []
-    with ray_session(config.address):
+    with _ray_session(config.address):
         pool.start(parts.policy, parts.actor.state_dict(), version=0, stats=stats)
         try:
             while frames < config.total_frames:

@@ -70,7 +70,9 @@ def test_impala_on_ray_with_two_workers_solves_gymnasium_cartpole():
     # every record logs the learner's update count, the staleness histogram and the losses
     last = records[-1]
     assert last["policy_version"] == 5 * len(records)
-    histogram = {int(k.removeprefix("staleness_")): v for k, v in last.items() if k.removeprefix("staleness_").isdigit()}
+    histogram = {
+        int(k.removeprefix("staleness_")): v for k, v in last.items() if k.removeprefix("staleness_").isdigit()
+    }
     assert sum(histogram.values()) <= stats.arrived and max(histogram) == last["staleness_max"]
     for name in ("dropped", "lost_rollouts", "worker_restarts", "learner_utilisation", "loss_objective", "updates"):
         assert name in last, name
