@@ -213,7 +213,13 @@ def main() -> None:
     if not files:
         raise SystemExit("no results files: save a bench's output under bench/results/NAME.jsonl first")
     for path in files:
-        out = draw_file(path, args.out_dir, args.format)
+        try:
+            out = draw_file(path, args.out_dir, args.format)
+        except SystemExit as error:
+            if args.files:  # a file named on the command line must be drawn
+                raise
+            print(f"{path}: skipped ({error})")  # the whole directory: files of other benches (games.jsonl)
+            continue
         print(f"{path} -> {out} ({out.stat().st_size / 1024:.0f} KB)")
 
 

@@ -6,6 +6,8 @@
     rl4py fit --config recipes/ppo_cartpole.yaml --model.config.lr 1e-3 --seed_everything 7
     rl4py fit --model PPOModule --model.env CartPole --print_config
     rl4py fit --config recipes/ppo_cartpole.yaml --trainer.devices 2 --trainer.strategy ddp --trainer.accelerator cpu
+    MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 NODE_RANK=0 rl4py fit --config recipes/ppo_cartpole.yaml \
+        --trainer.num_nodes 2 --trainer.devices 1 --trainer.strategy ddp   (and NODE_RANK=1 on the other node)
 
 Every constructor argument of the model is a config key (the hyperparameters under
 ``--model.config.*``); unknown keys and wrong types are reported by the CLI before training
@@ -52,6 +54,7 @@ def _import_components() -> None:
         lightning_dreamer,
         lightning_impala,
         lightning_ppo,
+        lightning_self_play,
     )
 
 
@@ -109,6 +112,15 @@ def plot(args: list[str]) -> None:
     from rl4py.plotting import main as plot_main
 
     plot_main(args)
+
+
+def launch(args: list[str]) -> dict | list[dict]:
+    """``rl4py launch --provider vast|runpod --recipe FILE ...``: trains a recipe on the cheapest
+    rented GPU that meets the requirements; ``rl4py launch offers|status|stop|terminate`` lists
+    offers and manages the machine (:mod:`rl4py.cloud.launch`)."""
+    from rl4py.cloud.launch import main as launch_main
+
+    return launch_main(args)
 
 
 def record(args: list[str]) -> dict:
@@ -222,7 +234,14 @@ def export(args: list[str]) -> dict:
     return line
 
 
-_OWN_SUBCOMMANDS = {"evaluate": evaluate, "record": record, "export": export, "plot": plot, "tune": tune}
+_OWN_SUBCOMMANDS = {
+    "evaluate": evaluate,
+    "record": record,
+    "export": export,
+    "plot": plot,
+    "tune": tune,
+    "launch": launch,
+}
 
 
 def _config_error(error: ValueError) -> str | None:
@@ -232,9 +251,28 @@ def _config_error(error: ValueError) -> str | None:
     return found[0] if found else None
 
 
+def _node_rank_error(trainer) -> str | None:
+    """Why this process cannot join the run: a ``NODE_RANK`` (or ``GROUP_RANK``) of ``num_nodes`` or
+    more, the layout Lightning's own environment reads (``MASTER_ADDR``/``MASTER_PORT``/``NODE_RANK``);
+    ``None`` when it can. Without ``--trainer.num_nodes`` such a node would train alone or fail
+    deep inside the process group's setup. torchrun's and SLURM's layouts Lightning checks itself."""
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if environment is not None and not isinstance(environment, LightningEnvironment):
+        return None
+    node_rank, num_nodes = LightningEnvironment().node_rank(), trainer.num_nodes
+    if node_rank < num_nodes:
+        return None
+    return (
+        f"this process is node {node_rank} (NODE_RANK) but the run has --trainer.num_nodes {num_nodes}; "
+        "start every node with the same --trainer.num_nodes (the number of nodes) and --trainer.strategy ddp"
+    )
+
+
 def main(args: list[str] | None = None) -> None:
     """Runs ``LightningCLI`` with any ``LightningModule`` given by ``--model.class_path`` / the config,
-    or one of rl4py's own subcommands (``evaluate``, ``record``, ``export``)."""
+    or one of rl4py's own subcommands (``evaluate``, ``record``, ``export``, ``plot``, ``tune``, ``launch``)."""
     args = sys.argv[1:] if args is None else list(args)
     if args and args[0] in _OWN_SUBCOMMANDS:
         _OWN_SUBCOMMANDS[args[0]](args[1:])
@@ -262,6 +300,10 @@ def main(args: list[str] | None = None) -> None:
             return super().instantiate_trainer(**{**kwargs, "callbacks": callbacks})
 
         def before_fit(self) -> None:
+            problem = _node_rank_error(self.trainer)
+            if problem is not None:
+                print(f"rl4py: error: {problem}", file=sys.stderr)
+                raise SystemExit(2)
             self.trainer.callbacks.append(RunSummary())  # the closing line: solved or not, steps, time, where
 
     _import_components()

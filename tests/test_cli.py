@@ -242,3 +242,28 @@ def test_dreamer_recipe_swaps_the_representation_loss_from_the_command_line():
                "--model.representation_loss.init_args.temperature", "0.5", recipe=dreamer)  # fmt: skip
     swapped = cli.model.loss.world_model.representation_loss
     assert isinstance(swapped, InfoNCELoss) and swapped.temperature == 0.5
+
+
+@pytest.mark.parametrize("strategy", [[], ["--trainer.strategy", "ddp"]], ids=["auto", "ddp"])
+def test_a_node_rank_beyond_num_nodes_stops_before_joining(monkeypatch, capsys, strategy):
+    # node 1 of a MASTER_ADDR/NODE_RANK launch whose command line forgot --trainer.num_nodes 2:
+    # it would train alone (auto) or fail inside gloo's setup ("rank < size. 1 vs 1", ddp)
+    monkeypatch.setenv("NODE_RANK", "1")
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", RECIPE, *QUIET, "--trainer.max_steps", "6", *strategy])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after Lightning's own info lines
+    assert last.startswith("rl4py: error: this process is node 1 (NODE_RANK) but the run has --trainer.num_nodes 1;")
+
+
+def test_a_node_rank_within_num_nodes_may_join(monkeypatch):
+    import lightning.pytorch as pl
+
+    from rl4py.cli import _node_rank_error
+
+    monkeypatch.setenv("NODE_RANK", "1")
+    trainer = pl.Trainer(accelerator="cpu", devices=1, num_nodes=2, strategy="ddp", logger=False)
+    assert trainer.node_rank == 1 and _node_rank_error(trainer) is None
+    assert _node_rank_error(pl.Trainer(accelerator="cpu", devices=1, logger=False)) is not None
+    monkeypatch.setenv("NODE_RANK", "0")
+    assert _node_rank_error(pl.Trainer(accelerator="cpu", devices=1, logger=False)) is None

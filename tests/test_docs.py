@@ -35,12 +35,14 @@ PUBLIC = (
     "rl4py.losses.functional",
     "rl4py.modules",
     "rl4py.planning",
+    "rl4py.games",
     "rl4py.multiagent",
     "rl4py.trainers",
     "rl4py.loggers",
     "rl4py.export",
     "rl4py.distributed",
     "rl4py.actor_learner",
+    "rl4py.cloud",
     "rl4py.testing",
 )
 
@@ -146,6 +148,8 @@ def test_troubleshooting_names_errors_the_package_raises() -> None:
         "was saved from another architecture than",
         "is not a checkpoint written by an rl4py LightningModule",
         "resume with the same number of processes",
+        "were started with different settings",
+        "start every node with the same --trainer.num_nodes",
         "needs a flat Box observation space",
         "observation holds NaN or inf values",
         "some row of action_mask allows no action",

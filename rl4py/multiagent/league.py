@@ -31,10 +31,14 @@ ROLES: tuple[str, ...] = ("main", "main_exploiter", "league_exploiter")
 #: the main agents' opponent mixes: the chance of each branch of :meth:`League.next_match`.
 #: ``"book"``: 35% self-play, 65% PFSP over every snapshot; ``"alphastar"`` (the paper): 35% self-play,
 #: 50% PFSP over every snapshot, 15% verification (past main exploiters it cannot beat, or its own past
-#: it forgot how to beat; self-play when there is none)
+#: it forgot how to beat; self-play when there is none); ``"fsp"``: fictitious self-play (Heinrich et al., 2015),
+#: every game against a snapshot (with ``weighting="uniform"``, the uniform mixture of the pool: the main
+#: agent learns a best response to its own average, whose snapshots' average then converges as
+#: fictitious play does)
 MAIN_MIXES: dict[str, dict[str, float]] = {
     "book": {"pfsp": 0.65, "verification": 0.0, "self_play": 0.35},
     "alphastar": {"pfsp": 0.5, "verification": 0.15, "self_play": 0.35},
+    "fsp": {"pfsp": 1.0, "verification": 0.0, "self_play": 0.0},
 }
 
 # AlphaStar's pseudo-code thresholds on p(player beats opponent)
@@ -141,7 +145,7 @@ class League:
         module: the initial policy (copied, never trained by the league).
         make_optimizer: builds an optimizer for a module, e.g. ``lambda m: torch.optim.Adam(m.parameters())``.
         main_agents, main_exploiters, league_exploiters: how many players of each role (>= 1, >= 0, >= 0).
-        main_mix: ``"book"`` or ``"alphastar"``, see :data:`MAIN_MIXES`.
+        main_mix: ``"book"``, ``"alphastar"`` or ``"fsp"``, see :data:`MAIN_MIXES`.
         checkpoint_every: steps between two snapshots of a player (>= 1).
         exploiter_reset: ``"initial"`` or ``"branch"``.
         reset_win_rate: the win rate above which an exploiter counts as done, in ``(0, 1]``.

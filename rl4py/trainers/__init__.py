@@ -14,6 +14,8 @@ Ray
 DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
 Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
+self-play,    SelfPlayConfig         build_self_play        self_play_update        train_self_play,
+league                                                                              SelfPlayModule
 ============  =====================  =====================  ======================  ====================
 """
 
@@ -34,6 +36,14 @@ from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
 from rl4py.trainers.impala_ray import ActorLearnerResult, ImpalaRayConfig, train_impala_ray
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
+from rl4py.trainers.self_play import (
+    SelfPlayConfig,
+    SelfPlayResult,
+    build_self_play,
+    self_play_exploitability,
+    self_play_update,
+    train_self_play,
+)
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import NonFiniteLossError, gradient_step, minibatch_update, num_threads
@@ -57,12 +67,15 @@ __all__ = [
     "PPOConfig",
     "ProgressReporter",
     "RecurrentPPOConfig",
+    "SelfPlayConfig",
+    "SelfPlayResult",
     "TrainConfig",
     "TrainRatio",
     "TrainResult",
     "actor_critic_update",
     "bc_update",
     "build_bc",
+    "build_self_play",
     "build_dqn",
     "build_dreamer",
     "build_impala",
@@ -78,6 +91,8 @@ __all__ = [
     "minibatch_update",
     "num_threads",
     "save_weights",
+    "self_play_exploitability",
+    "self_play_update",
     "train_bc",
     "train_dqn",
     "train_dreamer",
@@ -85,6 +100,7 @@ __all__ = [
     "train_impala_ray",
     "train_ppo",
     "train_recurrent_ppo",
+    "train_self_play",
 ]
 
 
@@ -96,6 +112,7 @@ _LIGHTNING = {
     "load_checkpoint": "rl4py.trainers.lightning_base",
     "DQNModule": "rl4py.trainers.lightning_dqn",
     "DreamerModule": "rl4py.trainers.lightning_dreamer",
+    "SelfPlayModule": "rl4py.trainers.lightning_self_play",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
     "BCModule": "rl4py.trainers.lightning_bc",
     "EvaluationCallback": "rl4py.trainers.lightning_callbacks",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from tensordict import TensorDictBase
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import MaxMetric, MeanMetric
 
+import rl4py
 from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.distributed.consistency import check_same_settings
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
@@ -102,8 +105,10 @@ class RolloutModule(pl.LightningModule, ABC):
     update body, :meth:`log_metrics` and :meth:`stop_if_done`.
 
     Seeds: the networks are initialised from the seed ``seed_everything`` set (the CLI's
-    ``--seed_everything``; ``torch.initial_seed()``), identically on every rank; each rank's env,
-    sampling and shuffles are seeded ``seed + 1000 * rank``.
+    ``--seed_everything``; ``torch.initial_seed()``; without it, rank 0's), identically on every
+    rank; each rank's env, sampling and shuffles are seeded ``seed + 1000 * rank`` (the global
+    rank, numbered across nodes). Under several processes ``fit`` first checks that every rank has
+    the same seed, hyperparameters and step limits, and refuses to start otherwise.
 
     Args:
         env: a native env name or a gymnasium id (see :func:`rl4py.envs.make_env`).
@@ -220,7 +225,7 @@ class RolloutModule(pl.LightningModule, ABC):
             probe.close()
             self.built = True
             return
-        self.base_seed = torch.initial_seed()
+        self.base_seed = self._agreed_seed()
         env = self.make_rank_env(device=self.trainer.strategy.root_device)
         torch.manual_seed(self.base_seed)  # the same networks on every rank
         self.build(env.single_observation_space, env.single_action_space, has_action_mask(env))
@@ -230,6 +235,24 @@ class RolloutModule(pl.LightningModule, ABC):
         )
         self.on_collector_built(env)
         torch.manual_seed(self.rank_seed)  # this rank's action sampling
+
+    def _agreed_seed(self) -> int:
+        """The seed of the networks: ``seed_everything``'s, the same on every rank. Under several
+        processes, checks first that every rank has the same seed, hyperparameters and the Trainer
+        settings that decide when collectives run (nodes are started one by one; a node given
+        another ``max_steps`` would wait forever); without ``seed_everything`` rank 0's seed is used."""
+        seed = torch.initial_seed()
+        if self.trainer.world_size == 1:
+            return seed
+        trainer = self.trainer
+        settings = {
+            "seed_everything": seed if "PL_GLOBAL_SEED" in os.environ else None,
+            "model": {"class": type(self).__qualname__, **self.hparams},
+            "trainer": {"max_steps": trainer.max_steps, "log_every_n_steps": trainer.log_every_n_steps},
+            "versions": {"rl4py": rl4py.__version__, "torch": torch.__version__, "lightning": pl.__version__},
+        }
+        check_same_settings(settings, who=type(self).__name__)
+        return int(trainer.strategy.broadcast(seed, src=0))
 
     @property
     def rollout_length(self) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "build_ppo",
     "ppo_clip_epsilon",
     "ppo_learning_rate",
+    "ppo_parts",
     "ppo_schedules",
     "reset_exploration",
     "train_ppo",
@@ -192,6 +193,20 @@ def build_ppo(
         gsde=config.gsde,
         sde_sample_freq=config.sde_sample_freq,
     )
+    return ppo_parts(actor, critic, config, loss=loss, value_estimator=value_estimator)
+
+
+def ppo_parts(
+    actor: nn.Module,
+    critic: nn.Module,
+    config: PPOConfig,
+    *,
+    loss: LossFactory | None = None,
+    value_estimator: ValueEstimator | None = None,
+) -> ActorCriticParts:
+    """PPO's parts around given networks: the loss (``loss(actor, critic)``, default
+    :class:`~rl4py.losses.PPOLoss` with the config's loss fields) and the value estimator (default
+    ``config.estimator``; a given one is wired to ``critic`` and ``actor``)."""
     factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
     if value_estimator is None:
         value_estimator = make_value_estimator_for(

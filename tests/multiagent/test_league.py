@@ -77,6 +77,12 @@ def test_book_main_mix_is_35_self_play_65_pfsp():
     assert abs(counts["self_play"] - 0.35 * n) < 120, counts
 
 
+def test_fsp_main_mix_plays_only_snapshots():
+    league = make_league(main_mix="fsp")
+    counts = branches(league, "main_0", 500)
+    assert counts == {"pfsp": 500}
+
+
 def test_alphastar_main_mix_is_50_pfsp_15_verification_35_self_play():
     league = make_league(main_mix="alphastar")
     main, exploiter = league["main_0"], league["main_exploiter_0"]
