@@ -134,7 +134,8 @@ def test_a_killed_worker_is_replaced_and_its_lost_work_counted(caplog):
     killed = []
 
     def kill_worker_0(stats, frames):
-        if len(killed) == 0 and frames >= 5 * 256:
+        # once worker 0 is up and working (its requests out), a few rollouts into the run
+        if not killed and frames >= 5 * 256 and 0 not in pool.starting_workers:
             killed.append(pool.handles[0])
             ray.kill(pool.handles[0])
 
