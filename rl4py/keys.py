@@ -50,6 +50,9 @@ STOCH = "stoch"
 FEATURES = "features"
 CONTINUE = "continue"
 
+#: actor-learner (rl4py.actor_learner): the learner update count of the weights that chose the step's action
+POLICY_VERSION = "policy_version"
+
 #: one transition as a replay buffer keeps it: what DQN's and Dreamer's losses read, plus "done"
 TRANSITION_KEYS: tuple = (
     OBSERVATION,

@@ -41,6 +41,7 @@ PUBLIC = (
     "rl4py.loggers",
     "rl4py.export",
     "rl4py.distributed",
+    "rl4py.actor_learner",
     "rl4py.cloud",
     "rl4py.testing",
 )

@@ -9,6 +9,8 @@ PPO           :class:`PPOConfig`     :func:`build_ppo`      actor_critic_update 
 recurrent     RecurrentPPOConfig     build_recurrent_ppo    actor_critic_update     train_recurrent_ppo,
 PPO                                                                                 RecurrentPPOModule
 IMPALA        :class:`ImpalaConfig`  :func:`build_impala`   actor_critic_update     train_impala, ImpalaModule
+IMPALA on     ImpalaRayConfig        build_impala           actor_critic_update     train_impala_ray
+Ray
 DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
 Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
@@ -32,6 +34,7 @@ from rl4py.trainers.dreamer import (
 from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
+from rl4py.trainers.impala_ray import ActorLearnerResult, ImpalaRayConfig, train_impala_ray
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
 from rl4py.trainers.self_play import (
     SelfPlayConfig,
@@ -48,6 +51,7 @@ from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
     "ActorCriticConfig",
+    "ActorLearnerResult",
     "ActorCriticParts",
     "BCConfig",
     "BCParts",
@@ -58,6 +62,7 @@ __all__ = [
     "DreamerParts",
     "EpisodeTracker",
     "ImpalaConfig",
+    "ImpalaRayConfig",
     "NonFiniteLossError",
     "PPOConfig",
     "ProgressReporter",
@@ -92,6 +97,7 @@ __all__ = [
     "train_dqn",
     "train_dreamer",
     "train_impala",
+    "train_impala_ray",
     "train_ppo",
     "train_recurrent_ppo",
     "train_self_play",

@@ -25,6 +25,8 @@ SMOKE_RUNS = {
     "lstm_policy.py": ([], r"^not solved within 2048 env steps"),
     "dqn_cartpole.py": ([], r"^not solved within 2048 env steps"),
     "impala_cartpole.py": ([], r"^not solved: mean return [0-9.]+ after 4096 env steps"),
+    # Ray on this machine (ray.init() inside train_impala_ray), 2 workers: the code a cluster runs
+    "impala_ray.py": ([], r"^not solved: mean return [0-9.]+ after 4096 env steps(.|\n)*worker restarts 0"),
 }
 #: recipes whose smoke run has a test module of its own (it checks more than that it runs)
 OWN_TESTS = {
