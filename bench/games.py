@@ -334,8 +334,13 @@ def _train_poker(config: SelfPlayConfig, cpu_seconds: float, frames: int | None,
             emit({"bench": "games", "part": config.game, "run": name, **point})
     evaluation = self_play_exploitability(parts)
     games = sum(learner.tracker.episodes for learner in parts.learners)
-    return {"evaluation": evaluation, "frames": parts.frames, "games": games, "curve": curve,
-            "cpu_seconds": time.process_time() - start}
+    return {
+        "evaluation": evaluation,
+        "frames": parts.frames,
+        "games": games,
+        "curve": curve,
+        "cpu_seconds": time.process_time() - start,
+    }
 
 
 def poker(args: argparse.Namespace) -> None:
@@ -358,13 +363,19 @@ def poker(args: argparse.Namespace) -> None:
     )
     league = _train_poker(
         league_config,
-        args.cpu_minutes * 60, None, args.eval_every, "league",
+        args.cpu_minutes * 60,
+        None,
+        args.eval_every,
+        "league",
     )
     naive = None
     if not args.no_naive:
         naive = _train_poker(
             SelfPlayConfig(opponents="latest", matches_per_rollout=1, **base),
-            0.0, league["frames"], args.eval_every, "latest",
+            0.0,
+            league["frames"],
+            args.eval_every,
+            "latest",
         )
     best = min(league["evaluation"].values())
     emit(
@@ -377,7 +388,11 @@ def poker(args: argparse.Namespace) -> None:
             "exploitability_main": round(league["evaluation"]["main"], 4),
             "exploitability_average": round(league["evaluation"]["average"], 4),
             "exploitability_league_average": round(league["evaluation"]["league_average"], 4),
-            "best_exploitability_during_run": round(min(min(p[k] for k in ("main", "average", "league_average")) for p in league["curve"]), 4) if league["curve"] else None,
+            "best_exploitability_during_run": round(
+                min(min(p[k] for k in ("main", "average", "league_average")) for p in league["curve"]), 4
+            )
+            if league["curve"]
+            else None,
             "naive_exploitability": round(naive["evaluation"]["main"], 4) if naive else None,
             "uniform_exploitability": round(exploitability(game, _uniform_probabilities), 4),
             "cpu_seconds": round(league["cpu_seconds"], 1),
@@ -410,16 +425,28 @@ def _uniform_probabilities(td):
 def tictactoe(args: argparse.Namespace) -> None:
     """Naive self-play on the native tic-tac-toe, then the agent against random play and against MCTS."""
     config = SelfPlayConfig(
-        game="tic_tac_toe", opponents=args.opponents, num_envs=256, rollout_length=8, matches_per_rollout=1,
-        gamma=0.99, lmbda=0.95, total_frames=args.frames, seed=args.seed,
+        game="tic_tac_toe",
+        opponents=args.opponents,
+        num_envs=256,
+        rollout_length=8,
+        matches_per_rollout=1,
+        gamma=0.99,
+        lmbda=0.95,
+        total_frames=args.frames,
+        seed=args.seed,
     )
     start = time.process_time()
     result = train_self_play(config)
     train_seconds = time.process_time() - start
     actor = result.actor
-    vs_random = play_match(TicTacToe(num_games=500), policy_player(actor), random_player(args.seed), args.games, seed=args.seed)
+    vs_random = play_match(
+        TicTacToe(num_games=500), policy_player(actor), random_player(args.seed), args.games, seed=args.seed
+    )
     vs_mcts = play_match(
-        TicTacToe(num_games=100), policy_player(actor), search_player(args.simulations, seed=args.seed), args.mcts_games,
+        TicTacToe(num_games=100),
+        policy_player(actor),
+        search_player(args.simulations, seed=args.seed),
+        args.mcts_games,
         seed=args.seed,
     )
     emit(

@@ -34,6 +34,8 @@ def make_game(name: str, num_games: int = 1, device: torch.device | str = "cpu",
     if native is not None:
         return native(num_games=num_games, device=device, **kwargs)
     if kwargs:
-        raise ValueError(f"make_game: {sorted(kwargs)} apply to native games only ({sorted(NATIVE_GAMES)}); "
-                         f"pass OpenSpiel parameters in the name, e.g. 'connect_four(rows=5)'")
+        raise ValueError(
+            f"make_game: {sorted(kwargs)} apply to native games only ({sorted(NATIVE_GAMES)}); "
+            f"pass OpenSpiel parameters in the name, e.g. 'connect_four(rows=5)'"
+        )
     return OpenSpielGame(name, num_games=num_games, device=device)

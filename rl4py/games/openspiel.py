@@ -108,12 +108,13 @@ class OpenSpielGame(TwoPlayerGame):
         while state.is_chance_node():
             outcomes = state.chance_outcomes()
             u = float(torch.rand((), generator=self.rng.generator, dtype=torch.float64))
-            total = 0.0
+            total, chosen = 0.0, outcomes[-1][0]  # the last outcome where rounding leaves u above the sum
             for action, probability in outcomes:
                 total += probability
                 if u < total:
+                    chosen = action
                     break
-            state.apply_action(action)
+            state.apply_action(chosen)
 
     def _view(self, state: Any, player: int) -> list[float]:
         return state.information_state_tensor(player) if self._information else state.observation_tensor(player)
@@ -163,7 +164,10 @@ class OpenSpielGame(TwoPlayerGame):
 
     def state_dict(self) -> dict:
         """The RNG and each game's action history (chance outcomes included)."""
-        return {**super().state_dict(), "histories": [list(s.history()) if s is not None else None for s in self._states]}
+        return {
+            **super().state_dict(),
+            "histories": [list(s.history()) if s is not None else None for s in self._states],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -265,7 +269,5 @@ def exploitability(
 
     tables = [tabular_policy(game, p) for p in policies]
     players = list(range(game.num_players()))
-    mixture = PolicyAggregator(game).aggregate(
-        players, [tables for _ in players], [list(weights) for _ in players]
-    )
+    mixture = PolicyAggregator(game).aggregate(players, [tables for _ in players], [list(weights) for _ in players])
     return float(reference.exploitability(game, mixture))

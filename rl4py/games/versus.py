@@ -108,7 +108,12 @@ class VersusEnv(EnvBase):
     # ------------------------------------------------------------ opponents
     @staticmethod
     def _check_opponent(opponent: object) -> tuple[str, GamePlayer]:
-        if not (isinstance(opponent, tuple) and len(opponent) == 2 and isinstance(opponent[0], str) and callable(opponent[1])):
+        if not (
+            isinstance(opponent, tuple)
+            and len(opponent) == 2
+            and isinstance(opponent[0], str)
+            and callable(opponent[1])
+        ):
             raise TypeError(f"VersusEnv: an opponent is a (name, player) pair with a callable player, got {opponent!r}")
         return opponent
 

@@ -14,6 +14,7 @@ from rl4py.modules.distributions import (
     MaskedCategorical,
     MultiCategorical,
 )
+from rl4py.modules.dreamer_policy import DreamerPolicy
 from rl4py.modules.film import FiLM
 from rl4py.modules.gaussian import GaussianParams
 from rl4py.modules.gsde import GSDEActor, GSDEParams
@@ -30,7 +31,6 @@ from rl4py.modules.recurrent_actor import (
     StoredStateValue,
     make_recurrent_actor_critic,
 )
-from rl4py.modules.dreamer_policy import DreamerPolicy
 from rl4py.modules.rssm import RSSM, RSSM_PRESETS, RSSMSize, RSSMState
 from rl4py.modules.twohot import Symlog, TwoHot, symexp, symlog
 from rl4py.modules.vae import BetaVAE, gaussian_kl

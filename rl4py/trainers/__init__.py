@@ -22,6 +22,7 @@ league                                                                          
 from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update
 from rl4py.trainers.bc import BCConfig, BCParts, bc_update, build_bc, collect_demonstrations, train_bc
 from rl4py.trainers.config import TrainConfig
+from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.dreamer import (
     DreamerConfig,
     DreamerParts,
@@ -31,11 +32,11 @@ from rl4py.trainers.dreamer import (
     make_dreamer_optimizer,
     train_dreamer,
 )
-from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
 from rl4py.trainers.impala_ray import ActorLearnerResult, ImpalaRayConfig, train_impala_ray
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
+from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.self_play import (
     SelfPlayConfig,
     SelfPlayResult,
@@ -44,7 +45,6 @@ from rl4py.trainers.self_play import (
     self_play_update,
     train_self_play,
 )
-from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.tracking import EpisodeTracker, ProgressReporter, TrainResult
 from rl4py.trainers.updates import NonFiniteLossError, gradient_step, minibatch_update, num_threads
 from rl4py.trainers.weights import load_weights, save_weights

@@ -17,7 +17,13 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rl4py.trainers.config import as_config
 from rl4py.trainers.lightning_base import Progress
-from rl4py.trainers.self_play import SelfPlayConfig, SelfPlayParts, build_self_play, self_play_exploitability, self_play_update
+from rl4py.trainers.self_play import (
+    SelfPlayConfig,
+    SelfPlayParts,
+    build_self_play,
+    self_play_exploitability,
+    self_play_update,
+)
 
 __all__ = ["SelfPlayModule"]
 
@@ -155,6 +161,8 @@ class SelfPlayModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint.get("rl4py")
         if saved is None or "self_play" not in saved:
-            raise KeyError("SelfPlayModule: the checkpoint holds no self-play state; it was not written by SelfPlayModule")
+            raise KeyError(
+                "SelfPlayModule: the checkpoint holds no self-play state; it was not written by SelfPlayModule"
+            )
         self.configure_model()
         self.parts.load_state_dict(saved["self_play"])

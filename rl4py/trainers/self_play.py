@@ -128,10 +128,13 @@ class SelfPlayConfig(PPOConfig):
             _at_least(self, field_name, 0)
         if self.num_envs % self.matches_per_rollout:
             raise ValueError(
-                f"{name}: num_envs={self.num_envs} must split evenly among matches_per_rollout={self.matches_per_rollout}"
+                f"{name}: num_envs={self.num_envs} must split evenly among "
+                f"matches_per_rollout={self.matches_per_rollout}"
             )
         if self.average_weighting not in AVERAGE_WEIGHTINGS:
-            raise ValueError(f"{name}: average_weighting must be one of {AVERAGE_WEIGHTINGS}, got {self.average_weighting!r}")
+            raise ValueError(
+                f"{name}: average_weighting must be one of {AVERAGE_WEIGHTINGS}, got {self.average_weighting!r}"
+            )
         if self.average_last is not None:
             _at_least(self, "average_last", 1)
         if self.target_exploitability is not None:
@@ -215,7 +218,11 @@ class SelfPlayParts:
                     "opponents": self._opponent_names(learner),
                     "collector": learner.collector.state_dict(),
                     "shuffle": learner.shuffle.get_state(),
-                    "recent": (list(learner.tracker.recent), list(learner.tracker.recent_lengths), learner.tracker.episodes),
+                    "recent": (
+                        list(learner.tracker.recent),
+                        list(learner.tracker.recent_lengths),
+                        learner.tracker.episodes,
+                    ),
                 }
                 for learner in self.learners
             ],
@@ -227,7 +234,10 @@ class SelfPlayParts:
     @staticmethod
     def _opponent_names(learner: SelfPlayLearner) -> list[str]:
         env = learner.env
-        return sorted({env.opponent_name(i) for i in range(env.num_envs)} | {env.next_opponent_name(i) for i in range(env.num_envs)})
+        return sorted(
+            {env.opponent_name(i) for i in range(env.num_envs)}
+            | {env.next_opponent_name(i) for i in range(env.num_envs)}
+        )
 
     def load_state_dict(self, state: dict) -> None:
         """Restores :meth:`state_dict` into parts built from the same config."""
@@ -497,4 +507,3 @@ def train_self_play(
         parts=parts,
         evaluation=evaluation,
     )
-

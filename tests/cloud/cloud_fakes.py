@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 KEY = "sk-test-Zq8vW3pLr5Tn0Yx"  # a made-up key; the tests check it never leaks
 
 
@@ -175,3 +177,18 @@ def runpod_pod(pod_id: str, desired: str = "RUNNING", *, ssh: bool = True) -> di
     if ssh:
         pod.update(publicIp="198.51.100.4", portMappings={"22": 10341})
     return pod
+
+
+@pytest.fixture
+def api():
+    """A loopback HTTP server playing a provider's API; every queued reply must be asked for."""
+    server = FakeAPI()
+    yield server
+    server.close()
+    assert server.unused_replies == 0, "a queued reply was never asked for"
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """An injected ``sleep`` that records the waits."""
+    return Sleeps()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-from cloud_fakes import KEY
+from cloud_fakes import KEY, api, sleeps
 
 from rl4py.cloud import ApiClient, CloudAuthError, CloudError, InstanceRequirements, RunPodProvider, VastAIProvider
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cloud_fakes import KEY, runpod_gpu, runpod_pod, vast_instance, vast_offer
+from cloud_fakes import KEY, api, runpod_gpu, runpod_pod, vast_instance, vast_offer
 
 from rl4py.cli import main
 from rl4py.cloud import RECIPE_ENV, InstanceRequirements, recipe_requirements, training_command

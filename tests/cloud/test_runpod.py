@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cloud_fakes import KEY, runpod_gpu, runpod_pod
+from cloud_fakes import KEY, api, runpod_gpu, runpod_pod, sleeps
 
 from rl4py.cloud import (
     CloudAuthError,

@@ -4,7 +4,7 @@ what it makes of the answers, errors included."""
 from __future__ import annotations
 
 import pytest
-from cloud_fakes import KEY, vast_instance, vast_offer
+from cloud_fakes import KEY, api, sleeps, vast_instance, vast_offer
 
 from rl4py.cloud import (
     CloudAuthError,

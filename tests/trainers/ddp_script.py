@@ -43,8 +43,15 @@ MODELS = {
     ),
     "dreamer": lambda target: DreamerModule(
         config=DreamerConfig(
-            preset="tiny", num_envs=2, batch_size=4, sequence_length=8, learning_starts=16, train_ratio=16,
-            horizon=5, total_frames=10_000, target_return=target,
+            preset="tiny",
+            num_envs=2,
+            batch_size=4,
+            sequence_length=8,
+            learning_starts=16,
+            train_ratio=16,
+            horizon=5,
+            total_frames=10_000,
+            target_return=target,
         )
     ),
     "impala": lambda target: ImpalaModule(

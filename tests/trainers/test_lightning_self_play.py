@@ -37,7 +37,10 @@ def test_a_training_step_is_the_plain_loops_round(tmp_path):
     for _ in range(3):
         self_play_update(plain)
     assert module.parts.rounds == 3 and module.global_env_frames == 3 * 3 * 32 * 8
-    assert torch.equal(_weights(module), torch.cat([p.detach().flatten() for l in plain.learners for p in l.parts.loss.parameters()]))
+    assert torch.equal(
+        _weights(module),
+        torch.cat([p.detach().flatten() for learner in plain.learners for p in learner.parts.loss.parameters()]),
+    )
     assert sorted(module.parts.league.pool.names) == sorted(plain.league.pool.names)
 
 
@@ -51,7 +54,9 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     trainer.fit(first)
     trainer.save_checkpoint(tmp_path / "three.ckpt")
     resumed = SelfPlayModule(SelfPlayConfig(**SMALL))
-    _trainer(tmp_path / "c", 5, enable_checkpointing=False).fit(resumed, ckpt_path=tmp_path / "three.ckpt", weights_only=True)
+    _trainer(tmp_path / "c", 5, enable_checkpointing=False).fit(
+        resumed, ckpt_path=tmp_path / "three.ckpt", weights_only=True
+    )
     assert resumed.parts.rounds == 5
     assert torch.equal(_weights(resumed), _weights(straight))
     assert resumed.parts.league.pool.names == straight.parts.league.pool.names

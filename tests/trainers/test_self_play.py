@@ -49,9 +49,7 @@ def test_league_rounds_report_to_the_payoff_table_and_snapshot_on_schedule():
     for _ in range(5):
         self_play_update(parts)
     league = parts.league
-    assert sorted(league.pool.names) == sorted(
-        ["main_0@0", "main_0@5", "main_exploiter_0@5", "league_exploiter_0@5"]
-    )
+    assert sorted(league.pool.names) == sorted(["main_0@0", "main_0@5", "main_exploiter_0@5", "league_exploiter_0@5"])
     games = sum(league.payoff.games("main_0", name) for name in league.payoff.players if name != "main_0")
     assert games > 0
     assert parts.frames == 5 * 3 * 64 * 8
