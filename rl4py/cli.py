@@ -53,6 +53,7 @@ def _import_components() -> None:
         lightning_dqn,
         lightning_dreamer,
         lightning_impala,
+        lightning_impala_ray,
         lightning_ppo,
         lightning_self_play,
     )

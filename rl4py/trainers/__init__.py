@@ -114,6 +114,7 @@ _LIGHTNING = {
     "DreamerModule": "rl4py.trainers.lightning_dreamer",
     "SelfPlayModule": "rl4py.trainers.lightning_self_play",
     "ImpalaModule": "rl4py.trainers.lightning_impala",
+    "ImpalaRayModule": "rl4py.trainers.lightning_impala_ray",
     "BCModule": "rl4py.trainers.lightning_bc",
     "EvaluationCallback": "rl4py.trainers.lightning_callbacks",
 }

@@ -202,3 +202,27 @@ def test_bad_arguments_are_refused_before_any_worker_starts():
     with pytest.raises(TypeError, match="must be an ImpalaRayConfig"):
         train_impala_ray("CartPole-v1", ImpalaRayConfig.__mro__[1]())
     assert not pool.started
+
+
+@pytest.mark.slow
+def test_a_lightning_learner_trains_on_the_workers_rollouts(tmp_path):
+    import lightning.pytorch as pl
+
+    from rl4py.trainers import ImpalaRayModule
+
+    pl.seed_everything(shift_seed(0))
+    config = SMALL.replace(target_return=150.0, total_frames=150_000)
+    module = ImpalaRayModule("CartPole-v1", config)
+    trainer = pl.Trainer(
+        max_epochs=-1, logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    trainer.fit(module)
+    assert module.tracker.solved, f"mean return {module.mean_recent_return:.1f} after {module.env_frames} frames"
+    stats = module.stats
+    # Lightning's optimizer steps are the learner's: epochs x minibatches per update
+    assert trainer.global_step == stats.updates * config.epochs * config.num_minibatches
+    assert stats.arrived == stats.accepted + stats.dropped and stats.updates <= stats.accepted
+    assert stats.mean_staleness > 0.3 and module.pool is None  # the workers stopped with the run
+    assert trainer.callback_metrics["actor_learner/policy_version"] == stats.updates
+    with pytest.raises(ValueError, match="seed_everything"):
+        ImpalaRayModule("CartPole-v1", SMALL.replace(seed=3))
