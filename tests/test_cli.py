@@ -244,7 +244,26 @@ def test_dreamer_recipe_swaps_the_representation_loss_from_the_command_line():
     assert isinstance(swapped, InfoNCELoss) and swapped.temperature == 0.5
 
 
+@pytest.fixture
+def restore_rank():
+    """A Trainer built as node 1 sets Lightning's process-wide ``rank_zero_only.rank`` to 1, which
+    would silence every later test's loggers and rank-zero warnings in this process: put it back."""
+    from lightning.fabric.utilities import rank_zero as fabric_rank_zero
+    from lightning.pytorch.utilities import rank_zero as pytorch_rank_zero
+
+    functions = {fabric_rank_zero.rank_zero_only, pytorch_rank_zero.rank_zero_only}
+    saved = {f: getattr(f, "rank", None) for f in functions}
+    yield
+    for function, rank in saved.items():
+        if rank is None:
+            if hasattr(function, "rank"):
+                del function.rank
+        else:
+            function.rank = rank
+
+
 @pytest.mark.parametrize("strategy", [[], ["--trainer.strategy", "ddp"]], ids=["auto", "ddp"])
+@pytest.mark.usefixtures("restore_rank")
 def test_a_node_rank_beyond_num_nodes_stops_before_joining(monkeypatch, capsys, strategy):
     # node 1 of a MASTER_ADDR/NODE_RANK launch whose command line forgot --trainer.num_nodes 2:
     # it would train alone (auto) or fail inside gloo's setup ("rank < size. 1 vs 1", ddp)
@@ -256,6 +275,7 @@ def test_a_node_rank_beyond_num_nodes_stops_before_joining(monkeypatch, capsys, 
     assert last.startswith("rl4py: error: this process is node 1 (NODE_RANK) but the run has --trainer.num_nodes 1;")
 
 
+@pytest.mark.usefixtures("restore_rank")
 def test_a_node_rank_within_num_nodes_may_join(monkeypatch):
     import lightning.pytorch as pl
 
