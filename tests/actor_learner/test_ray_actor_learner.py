@@ -22,7 +22,9 @@ from rl4py.trainers import ImpalaRayConfig, train_impala_ray
 pytestmark = pytest.mark.distributed
 
 #: two workers share the two Ray CPUs with the central inference server or a replacement worker
-SMALL = ImpalaRayConfig(num_envs=8, rollout_length=32, num_minibatches=2, num_cpus_per_worker=0.5, rollout_timeout_s=60)
+SMALL = ImpalaRayConfig(
+    num_envs=8, rollout_length=32, num_minibatches=2, num_cpus_per_worker=0.5, rollout_timeout_s=180
+)
 #: for runs given a WorkerPool: the worker fields stay at their defaults (the pool has its own)
 POOLED = SMALL.replace(num_cpus_per_worker=1.0)
 
