@@ -362,7 +362,8 @@ def poker(args: argparse.Namespace) -> None:
     game = args.part_game
     base = {"game": game, "num_envs": args.num_envs, "rollout_length": args.rollout_length, "seed": args.seed}
     league_config = SelfPlayConfig(
-        opponents="league",
+        opponents=args.opponents,
+        psro_rounds=args.psro_rounds,
         matches_per_rollout=8,
         snapshot_every=args.snapshot_every,
         main_mix=args.main_mix,
@@ -379,7 +380,7 @@ def poker(args: argparse.Namespace) -> None:
         args.cpu_minutes * 60,
         None,
         args.eval_every,
-        "league",
+        args.opponents,
     )
     naive = None
     if not args.no_naive:
@@ -415,7 +416,9 @@ def poker(args: argparse.Namespace) -> None:
             "naive_games": naive["games"] if naive else None,
             "target": POKER_TARGETS.get(game),
             "lower_than_naive": best < naive["evaluation"]["main"] if naive else None,
+            "opponents": args.opponents,
             "league": {
+                "psro_rounds": args.psro_rounds,
                 "main_mix": args.main_mix,
                 "pfsp_weighting": args.pfsp_weighting,
                 "main_exploiters": args.main_exploiters,
@@ -514,6 +517,8 @@ def main() -> None:
         # scratch for reset_after rounds against the pool's uniform mixture, then snapshotted and reset
         # (PSRO's best responses); the book's league (--main-mix book --pfsp-weighting hard
         # --main-exploiters 1 --exploiter-weighting linear_capped ...) stays near 0.12-0.15 (docs)
+        p.add_argument("--opponents", default="league", choices=["league", "psro"], help="the population method")
+        p.add_argument("--psro-rounds", type=int, default=30, help="PSRO: rounds per best response")
         p.add_argument("--snapshot-every", type=int, default=30)
         p.add_argument("--main-mix", default="fsp", help="the main agent's mix: fsp, book, alphastar")
         p.add_argument("--pfsp-weighting", default="uniform", help="the main agent's PFSP weighting")

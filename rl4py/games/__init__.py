@@ -6,7 +6,7 @@ from rl4py.games.arena import MatchResult, play_match, policy_player, random_pla
 from rl4py.games.base import CURRENT_PLAYER, RETURNS, TERMINAL, TwoPlayerGame
 from rl4py.games.board import ConnectFour, TicTacToe
 from rl4py.games.factory import NATIVE_GAMES, make_game
-from rl4py.games.openspiel import OpenSpielGame, exploitability, tabular_policy
+from rl4py.games.openspiel import OpenSpielGame, expected_payoff, exploitability, tabular_policy
 from rl4py.games.versus import GamePlayer, VersusEnv, player_actions
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "TicTacToe",
     "TwoPlayerGame",
     "VersusEnv",
+    "expected_payoff",
     "exploitability",
     "make_game",
     "play_match",

@@ -15,7 +15,7 @@ from tensordict import TensorDict
 
 from rl4py.games.base import TwoPlayerGame
 
-__all__ = ["OpenSpielGame", "exploitability", "tabular_policy"]
+__all__ = ["OpenSpielGame", "expected_payoff", "exploitability", "tabular_policy"]
 
 
 def _pyspiel() -> Any:
@@ -271,3 +271,22 @@ def exploitability(
     players = list(range(game.num_players()))
     mixture = PolicyAggregator(game).aggregate(players, [tables for _ in players], [list(weights) for _ in players])
     return float(reference.exploitability(game, mixture))
+
+
+def expected_payoff(game: str | Any, policy: Any, opponent: Any) -> float:
+    """The exact expected return of ``policy`` against ``opponent``, averaged over the two seats
+    (OpenSpiel's ``expected_game_score.policy_value`` over the whole game tree).
+
+    Args:
+        game: an OpenSpiel game name or ``pyspiel.Game`` (two players, zero-sum).
+        policy, opponent: OpenSpiel policies (:func:`tabular_policy` of a network).
+
+    Returns:
+        ``(v(policy as player 0) + v(policy as player 1)) / 2``; ``-expected_payoff(game, opponent, policy)``.
+    """
+    from open_spiel.python.algorithms.expected_game_score import policy_value
+
+    game = _load(game)
+    first = policy_value(game.new_initial_state(), [policy, opponent])[0]
+    second = policy_value(game.new_initial_state(), [opponent, policy])[1]
+    return float((first + second) / 2)

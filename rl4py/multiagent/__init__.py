@@ -5,6 +5,7 @@ the outcome (see the guide, "Self-play, PFSP and leagues").
 """
 
 from rl4py.multiagent.league import MAIN_MIXES, ROLES, League, LeaguePlayer, Opponent
+from rl4py.multiagent.meta_nash import nash_mixture
 from rl4py.multiagent.payoff import OUTCOMES, PayoffTable
 from rl4py.multiagent.pfsp import PFSP, WEIGHTINGS, pfsp_probabilities, pfsp_weights
 from rl4py.multiagent.pool import SelfPlayPool, Snapshot, branch, freeze
@@ -23,6 +24,7 @@ __all__ = [
     "Snapshot",
     "branch",
     "freeze",
+    "nash_mixture",
     "pfsp_probabilities",
     "pfsp_weights",
 ]

@@ -15,7 +15,7 @@ DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`  
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
 Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
 self-play,    SelfPlayConfig         build_self_play        self_play_update        train_self_play,
-league                                                                              SelfPlayModule
+league, PSRO                                                                        SelfPlayModule
 ============  =====================  =====================  ======================  ====================
 """
 
@@ -36,6 +36,7 @@ from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
 from rl4py.trainers.impala_ray import ActorLearnerResult, ImpalaRayConfig, train_impala_ray
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
+from rl4py.trainers.psro import PSROPopulation
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
 from rl4py.trainers.self_play import (
     SelfPlayConfig,
@@ -65,6 +66,7 @@ __all__ = [
     "ImpalaRayConfig",
     "NonFiniteLossError",
     "PPOConfig",
+    "PSROPopulation",
     "ProgressReporter",
     "RecurrentPPOConfig",
     "SelfPlayConfig",

@@ -11,6 +11,7 @@ the env, so the rollout holds the learner's moves only, and the update is the ac
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from rl4py.multiagent.league import League, LeaguePlayer, Opponent
 from rl4py.trainers.actor_critic import ActorCriticParts, actor_critic_update, make_networks
 from rl4py.trainers.config import _at_least, check_range
 from rl4py.trainers.ppo import PPOConfig, ppo_parts
+from rl4py.trainers.psro import PSROPopulation
 from rl4py.trainers.tracking import EpisodeTracker, Progress, ProgressReporter, TrainResult
 
 __all__ = [
@@ -46,8 +48,10 @@ __all__ = [
 ]
 
 #: who the learners play: ``"latest"``, naive self-play (one learner against its own live weights);
-#: ``"league"``, an AlphaStar-style :class:`~rl4py.multiagent.League` (main agents, exploiters, PFSP)
-OPPONENT_MODES: tuple[str, ...] = ("latest", "league")
+#: ``"league"``, an AlphaStar-style :class:`~rl4py.multiagent.League` (main agents, exploiters, PFSP);
+#: ``"psro"``, PSRO (a fresh best response every ``psro_rounds`` rounds against the meta-Nash mixture
+#: of the population of earlier ones; OpenSpiel games with information states)
+OPPONENT_MODES: tuple[str, ...] = ("latest", "league", "psro")
 #: how an average policy weights its snapshots
 AVERAGE_WEIGHTINGS: tuple[str, ...] = ("uniform", "linear")
 
@@ -107,6 +111,10 @@ class SelfPlayConfig(PPOConfig):
     """League: the most snapshots kept (oldest evicted), ``None`` for all."""
     matches_per_rollout: int = 8
     """League: opponents drawn per learner per round; the game slots are split evenly among them."""
+    psro_rounds: int = 30
+    """PSRO: rounds a best response trains (from fresh weights) before it joins the population."""
+    meta_iterations: int = 3000
+    """PSRO: regret-matching steps of the meta-solver (:func:`~rl4py.multiagent.nash_mixture`)."""
     average_last: int | None = None
     """The average policy mixes the main agents' last ``average_last`` snapshots (``None``: all)."""
     average_weighting: str = "uniform"
@@ -122,7 +130,7 @@ class SelfPlayConfig(PPOConfig):
         name = type(self).__name__
         if self.opponents not in OPPONENT_MODES:
             raise ValueError(f"{name}: opponents must be one of {OPPONENT_MODES}, got {self.opponents!r}")
-        for field_name in ("main_agents", "snapshot_every", "matches_per_rollout"):
+        for field_name in ("main_agents", "snapshot_every", "matches_per_rollout", "psro_rounds", "meta_iterations"):
             _at_least(self, field_name, 1)
         for field_name in ("main_exploiters", "league_exploiters", "eval_every"):
             _at_least(self, field_name, 0)
@@ -182,6 +190,10 @@ class SelfPlayParts:
     config: SelfPlayConfig
     rounds: int = 0
     frames: int = 0
+    population: PSROPopulation | None = None
+    """PSRO's population (``opponents="psro"``)."""
+    response_rounds: int = 0
+    """PSRO: rounds the current best response has trained."""
 
     @property
     def main(self) -> SelfPlayLearner:
@@ -191,6 +203,8 @@ class SelfPlayParts:
     def average_policy_actors(self, whole_league: bool = False) -> list[nn.Module]:
         """The actors of the snapshots the average policy mixes (the last ``average_last``): the main
         agents' (or, ``whole_league``, every snapshot of the pool); naive self-play: the latest actor."""
+        if self.population is not None:
+            return self.population.actors()
         if self.league is None:
             return [self.main.parts.actor]
         mains = {p.name for p in self.league.main_agents}
@@ -213,6 +227,8 @@ class SelfPlayParts:
                 if self.league is None
                 else None
             ),
+            "population": self.population.state_dict() if self.population is not None else None,
+            "response_rounds": self.response_rounds,
             "learners": [
                 {
                     "opponents": self._opponent_names(learner),
@@ -254,6 +270,9 @@ class SelfPlayParts:
             self.main.parts.actor.load_state_dict(state["naive"]["actor"])
             self.main.parts.critic.load_state_dict(state["naive"]["critic"])
             self.main.own_optimizer.load_state_dict(state["naive"]["optimizer"])
+        if self.population is not None:
+            self.population.load_state_dict(state["population"])
+            self.response_rounds = int(state["response_rounds"])
         for learner, saved in zip(self.learners, state["learners"]):
             for name in saved["opponents"]:
                 learner.env.register_opponent(name, self.opponent_player(learner, name))
@@ -269,8 +288,10 @@ class SelfPlayParts:
         torch.set_rng_state(state["torch_rng"])
 
     def opponent_player(self, learner: SelfPlayLearner, name: str) -> nn.Module:
-        """The actor that plays as opponent ``name``: a league player's live actor, a snapshot's, or
-        (naive self-play, ``"latest"``) the learner's own."""
+        """The actor that plays as opponent ``name``: a league player's live actor, a snapshot's, a PSRO
+        member's, or (naive self-play, ``"latest"``) the learner's own."""
+        if self.population is not None:
+            return self.population.pool[name].module["actor"]
         if self.league is None:
             if name != "latest":
                 raise KeyError(f"SelfPlayParts: naive self-play has only the opponent 'latest', got {name!r}")
@@ -332,14 +353,30 @@ def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") 
             seed=config.seed,
         )
         members = [(p.name, p.module, p) for p in league.players]
+    elif config.opponents == "psro":
+        members = [("best_response", copy.deepcopy(template), None)]
     else:
         members = [("latest", template, None)]
+    population = None
+    if config.opponents == "psro":
+        game = make_game(config.game, num_games=1)
+        if not isinstance(game, OpenSpielGame) or not game.game.get_type().provides_information_state_tensor:
+            raise ValueError(
+                f"build_self_play: opponents='psro' needs an OpenSpiel game with information states (its payoffs "
+                f"are computed exactly over the game tree), got {config.game!r}"
+            )
+        population = PSROPopulation(game.game, template, action_probabilities, config.meta_iterations, config.seed)
     learners = []
     for i, (name, module, player) in enumerate(members):
         parts = ppo_parts(module["actor"], module["critic"], config)
         parts.loss.to(device)
         parts.value_estimator.to(device)
-        first = ("latest", module["actor"]) if player is None else _as_player(league.next_match(player))
+        if player is not None:
+            first = _as_player(league.next_match(player))
+        elif population is not None:
+            first = population.draw(1)[0]
+        else:
+            first = ("latest", module["actor"])
         env = VersusEnv(make_game(config.game, num_games=config.num_envs, device=device), first)
         seed = config.seed + 1000 * i
         learners.append(
@@ -354,7 +391,7 @@ def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") 
                 own_optimizer=_adam(config, parts.loss) if player is None else None,
             )
         )
-    return SelfPlayParts(learners, league, config)
+    return SelfPlayParts(learners, league, config, population=population)
 
 
 def _as_player(opponent: Opponent) -> tuple[str, nn.Module]:
@@ -383,10 +420,14 @@ def self_play_update(
     league = parts.league
     main_stats = None
     for learner in parts.learners:
+        per = config.num_envs // config.matches_per_rollout
         if league is not None:
             draws = [_as_player(league.next_match(learner.player)) for _ in range(config.matches_per_rollout)]
-            per = config.num_envs // config.matches_per_rollout
             learner.env.set_opponents([d for d in draws for _ in range(per)])
+        elif parts.population is not None:
+            learner.env.set_opponents(
+                [d for d in parts.population.draw(config.matches_per_rollout) for _ in range(per)]
+            )
         rollout = learner.collector.rollout()
         learner.tracker.update(rollout)
         optimizer = learner.optimizer
@@ -404,7 +445,27 @@ def self_play_update(
         if main_stats is None:
             main_stats = stats
     parts.rounds += 1
+    if parts.population is not None:
+        parts.response_rounds += 1
+        if parts.response_rounds == config.psro_rounds:
+            _next_response(parts)
     return main_stats
+
+
+def _next_response(parts: SelfPlayParts) -> None:
+    """PSRO: the best response joins the population; the learner restarts from fresh weights (drawn
+    from its own seed, not torch's stream) with a fresh optimizer."""
+    learner, config = parts.main, parts.config
+    module = nn.ModuleDict({"actor": learner.parts.actor, "critic": learner.parts.critic})
+    parts.population.add(module, step=parts.rounds)
+    observation_space, action_space = _spaces(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 7919 * len(parts.population))
+        actor, critic = make_networks(observation_space, action_space, config, masked=True)
+    learner.parts.actor.load_state_dict(actor.state_dict())
+    learner.parts.critic.load_state_dict(critic.state_dict())
+    learner.own_optimizer = _adam(config, learner.parts.loss)
+    parts.response_rounds = 0
 
 
 def action_probabilities(actor: nn.Module) -> Callable[[TensorDictBase], torch.Tensor]:
@@ -418,8 +479,10 @@ def action_probabilities(actor: nn.Module) -> Callable[[TensorDictBase], torch.T
 
 
 def self_play_exploitability(parts: SelfPlayParts) -> dict[str, float]:
-    """The exploitability (OpenSpiel's best responses) of the main agent and of the average policy
-    (the mixture of the main agents' snapshots, :meth:`SelfPlayParts.average_policy_actors`).
+    """The exploitability (OpenSpiel's best responses) of the main agent (PSRO: the best response in
+    training), of the average policy (the main agents' snapshots mixed uniformly or linearly; PSRO: the
+    population's meta-Nash mixture) and of the league average (every snapshot of the pool, or every
+    PSRO member, mixed uniformly): ``{"main", "average", "league_average"}``.
 
     Raises:
         ValueError: the game is not an OpenSpiel game with information-state tensors.
@@ -436,7 +499,9 @@ def self_play_exploitability(parts: SelfPlayParts) -> dict[str, float]:
         for name, whole in (("average", False), ("league_average", True)):
             actors = parts.average_policy_actors(whole)
             weights = None
-            if parts.config.average_weighting == "linear":
+            if parts.population is not None and name == "average":
+                weights = parts.population.mixture.tolist()  # the meta-Nash mixture; league_average: uniform
+            elif parts.config.average_weighting == "linear":
                 total = len(actors) * (len(actors) + 1) / 2
                 weights = [(i + 1) / total for i in range(len(actors))]
             result[name] = exploitability(game.game, [action_probabilities(a) for a in actors], weights)

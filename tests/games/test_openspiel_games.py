@@ -142,3 +142,16 @@ def test_make_game_falls_back_to_openspiel():
     assert isinstance(game, OpenSpielGame) and game.num_games == 3 and game.num_actions == 2
     with pytest.raises(ValueError, match="native games only"):
         make_game("kuhn_poker", num_games=1, rows=4)
+
+
+def test_expected_payoff_is_exact_and_antisymmetric():
+    from rl4py.games import expected_payoff
+
+    uniform = tabular_policy("kuhn_poker", _uniform)
+    always_bet = tabular_policy(
+        "kuhn_poker", lambda td: torch.stack([torch.zeros(td.batch_size[0]), torch.ones(td.batch_size[0])], -1)
+    )
+    assert expected_payoff("kuhn_poker", uniform, uniform) == pytest.approx(0.0, abs=1e-12)
+    # always bet / call against uniform play: hand-checked over the 6 deals and both seats
+    assert expected_payoff("kuhn_poker", always_bet, uniform) == pytest.approx(0.375, abs=1e-9)
+    assert expected_payoff("kuhn_poker", uniform, always_bet) == pytest.approx(-0.375, abs=1e-9)
