@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["TrainConfig", "as_config"]
+__all__ = ["TrainConfig", "as_config", "lightning_config"]
 
 C = TypeVar("C", bound="TrainConfig")
 
@@ -107,3 +107,19 @@ def check_range(config: TrainConfig, name: str, low: float | None = None, high: 
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise ValueError(f"{type(config).__name__}: {name} must be in {bounds}, got {value}")
+
+
+def lightning_config(value: C | Mapping[str, Any] | None, cls: type[C], owner: str) -> C:
+    """:func:`as_config` for a LightningModule, which is seeded by ``seed_everything``: refuses a
+    config whose ``seed`` is not the default (it would be silently ignored).
+
+    Raises:
+        ValueError: ``seed`` was set, naming ``owner`` and what to do instead.
+    """
+    config = as_config(value, cls)
+    if config.seed != cls.seed:
+        raise ValueError(
+            f"{owner}: config.seed={config.seed} would be ignored: Lightning runs are seeded by "
+            "seed_everything (the CLI's --seed_everything); leave config.seed at its default"
+        )
+    return config

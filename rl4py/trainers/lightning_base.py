@@ -34,7 +34,7 @@ from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import FrozenObservationNorm, ObservationNorm, find_wrapper
 from rl4py.loggers.names import EPISODIC_LENGTH, stat_key
 from rl4py.modules.policy import predict
-from rl4py.trainers.config import TrainConfig, as_config
+from rl4py.trainers.config import TrainConfig, lightning_config
 from rl4py.trainers.evaluation import evaluate_policy
 
 __all__ = ["Progress", "RolloutDataset", "RolloutModule", "load_checkpoint"]
@@ -147,12 +147,7 @@ class RolloutModule(pl.LightningModule, ABC):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.config = as_config(config, self.config_class)
-        if self.config.seed != self.config_class.seed:
-            raise ValueError(
-                f"{type(self).__name__}: config.seed={self.config.seed} would be ignored: Lightning runs are seeded by "
-                "seed_everything (the CLI's --seed_everything); leave config.seed at its default"
-            )
+        self.config = lightning_config(config, self.config_class, type(self).__name__)
         self.env_name = env
         self.env_kwargs = dict(env_kwargs or {})
         self.normalize_observations = normalize_observations

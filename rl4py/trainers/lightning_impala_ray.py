@@ -22,7 +22,7 @@ from rl4py.actor_learner.stats import ActorLearnerStats
 from rl4py.actor_learner.workers import make_worker_env
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.trainers.actor_critic import actor_critic_update, make_optimizer
-from rl4py.trainers.config import as_config
+from rl4py.trainers.config import lightning_config
 from rl4py.trainers.impala import build_impala
 from rl4py.trainers.impala_ray import ImpalaRayConfig, _pool_for, _ray_session
 from rl4py.trainers.lightning_base import Progress
@@ -86,12 +86,7 @@ class ImpalaRayModule(pl.LightningModule):
     def __init__(self, env: str, config: ImpalaRayConfig | dict | None = None, env_kwargs: dict | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.config = as_config(config, ImpalaRayConfig)
-        if self.config.seed != ImpalaRayConfig.seed:
-            raise ValueError(
-                f"ImpalaRayModule: config.seed={self.config.seed} would be ignored: Lightning runs are seeded by "
-                "seed_everything (the CLI's --seed_everything); leave config.seed at its default"
-            )
+        self.config = lightning_config(config, ImpalaRayConfig, "ImpalaRayModule")
         self.config.check_minibatches(self.config.num_envs * self.config.rollouts_per_update, "ImpalaRayModule")
         self.save_hyperparameters()
         self.hparams["config"] = dataclasses.asdict(self.config)

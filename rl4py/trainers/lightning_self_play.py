@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from rl4py.trainers.config import as_config
+from rl4py.trainers.config import lightning_config
 from rl4py.trainers.lightning_base import Progress
 from rl4py.trainers.self_play import (
     SelfPlayConfig,
@@ -60,12 +60,7 @@ class SelfPlayModule(pl.LightningModule):
     def __init__(self, config: SelfPlayConfig | dict | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.config = as_config(config, SelfPlayConfig)
-        if self.config.seed != SelfPlayConfig.seed:
-            raise ValueError(
-                f"SelfPlayModule: config.seed={self.config.seed} would be ignored: Lightning runs are seeded by "
-                "seed_everything (the CLI's --seed_everything); leave config.seed at its default"
-            )
+        self.config = lightning_config(config, SelfPlayConfig, "SelfPlayModule")
         self.save_hyperparameters()
         self.hparams["config"] = dataclasses.asdict(self.config)
         self.env_name = self.config.game
