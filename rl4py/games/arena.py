@@ -26,6 +26,7 @@ from torch import nn
 
 from rl4py import keys
 from rl4py.games.base import CURRENT_PLAYER, RETURNS, TERMINAL, TwoPlayerGame
+from rl4py.games.versus import player_actions
 from rl4py.planning import MCTS, TicTacToeGame, TicTacToeState
 
 __all__ = ["MatchResult", "play_match", "policy_player", "random_player", "search_player"]
@@ -137,9 +138,7 @@ def play_match(
             for name, player, turn in (("player0", player0, player0_moves), ("player1", player1, ~player0_moves)):
                 index = (running & turn).nonzero().squeeze(-1)
                 if index.numel():
-                    with torch.no_grad():
-                        chosen = player(td[index])
-                    action[index] = _check_actions(chosen, index.numel(), name).to(device)
+                    action[index] = player_actions(player, td[index], f"play_match: {name}").to(device)
             game.step(action, where=running)
         outcome = td[RETURNS].gather(1, seat0.unsqueeze(-1)).squeeze(-1).sign().long()  # player0's: 1, 0, -1
         column = 1 - outcome  # 0 win, 1 draw, 2 loss
@@ -149,19 +148,6 @@ def play_match(
     total = counts.sum(0).tolist()
     by_seat = tuple(tuple(row) for row in counts.tolist())
     return MatchResult(wins=total[0], draws=total[1], losses=total[2], by_seat=by_seat)
-
-
-def _check_actions(out: torch.Tensor | TensorDictBase, n: int, name: str) -> torch.Tensor:
-    """A player's actions ``[n]`` int64, from a tensor or a TensorDict's ``"action"``."""
-    actions = out.get(keys.ACTION, None) if isinstance(out, TensorDictBase) else out
-    integer = isinstance(actions, torch.Tensor) and not actions.is_floating_point() and not actions.is_complex()
-    if not integer or actions.shape != (n,) or actions.dtype == torch.bool:
-        got = f"{tuple(actions.shape)} {actions.dtype}" if isinstance(actions, torch.Tensor) else type(actions).__name__
-        raise ValueError(
-            f"play_match: {name} must return a [{n}] integer tensor of actions (one per game) or the TensorDict "
-            f"with them under 'action', got {got}"
-        )
-    return actions.long()
 
 
 def _generator(generator: torch.Generator | int | None) -> torch.Generator:

@@ -28,14 +28,24 @@ __all__ = ["GamePlayer", "VersusEnv", "player_actions"]
 GamePlayer = Callable[[TensorDictBase], Union[torch.Tensor, TensorDictBase]]
 
 
-def player_actions(player: GamePlayer, td: TensorDictBase) -> torch.Tensor:
-    """The actions ``[n]`` int64 ``player`` picks in the games of ``td`` (no gradient)."""
+def player_actions(player: GamePlayer, td: TensorDictBase, who: str = "a game player") -> torch.Tensor:
+    """The actions ``[n]`` int64 ``player`` picks in the games of ``td`` (no gradient).
+
+    Raises:
+        ValueError: the player returned no ``[n]`` integer tensor (nor a TensorDict holding one under
+            ``"action"``); the message names ``who``.
+    """
     with torch.no_grad():
         out = player(td)
-    action = out.get(keys.ACTION) if isinstance(out, TensorDictBase) else out
-    if not isinstance(action, torch.Tensor) or action.shape != td.batch_size:
-        got = tuple(action.shape) if isinstance(action, torch.Tensor) else type(action).__name__
-        raise ValueError(f"a game player must return {tuple(td.batch_size)} actions, got {got}")
+    action = out.get(keys.ACTION, None) if isinstance(out, TensorDictBase) else out
+    n = td.batch_size[0]
+    integer = isinstance(action, torch.Tensor) and not action.is_floating_point() and action.dtype != torch.bool
+    if not integer or action.shape != (n,):
+        got = f"{tuple(action.shape)} {action.dtype}" if isinstance(action, torch.Tensor) else type(action).__name__
+        raise ValueError(
+            f"{who} must return a [{n}] integer tensor of actions (one per game) or the TensorDict with them "
+            f"under 'action', got {got}"
+        )
     return action.long()
 
 
