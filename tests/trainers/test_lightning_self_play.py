@@ -77,7 +77,7 @@ def test_seed_in_config_and_several_devices_are_refused(tmp_path):
         SelfPlayModule(SelfPlayConfig(seed=3))
 
 
-@pytest.mark.parametrize("recipe", ["league_kuhn.yaml", "self_play_tictactoe.yaml"])
+@pytest.mark.parametrize("recipe", ["league_kuhn.yaml", "psro_kuhn.yaml", "self_play_tictactoe.yaml"])
 def test_recipes_run_through_rl4py_fit(recipe, tmp_path):
     main(
         [
