@@ -16,6 +16,8 @@ board without a line.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 
 from rl4py.games.base import TwoPlayerGame
@@ -82,9 +84,9 @@ class _BoardGame(TwoPlayerGame):
         self.done = torch.zeros(num_games, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------ hooks
+    @abstractmethod
     def _cell(self, action: torch.Tensor) -> torch.Tensor:
         """The cell ``[B]`` int64 that ``action`` ``[B]`` (in range) fills in each game."""
-        raise NotImplementedError
 
     def _reset_games(self, where: torch.Tensor) -> None:
         self.board.masked_fill_(where.unsqueeze(-1), 0)

@@ -12,7 +12,6 @@ the env, so the rollout holds the learner's moves only, and the update is the ac
 from __future__ import annotations
 
 import copy
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from rl4py.collectors.sync import SyncCollector
 from rl4py.games import VersusEnv, make_game
 from rl4py.games.openspiel import OpenSpielGame, exploitability
 from rl4py.multiagent.league import League, LeaguePlayer, Opponent
-from rl4py.trainers.actor_critic import ActorCriticParts, actor_critic_update, make_networks
+from rl4py.trainers.actor_critic import ActorCriticParts, actor_critic_update, make_networks, make_optimizer
 from rl4py.trainers.config import _at_least, check_range
 from rl4py.trainers.ppo import PPOConfig, ppo_parts
 from rl4py.trainers.psro import PSROPopulation
@@ -218,7 +217,8 @@ class SelfPlayParts:
         payoff, RNG), each learner's env, collector, shuffle and recent returns, and torch's RNG."""
         return {
             "league": self.league.state_dict() if self.league is not None else None,
-            "naive": (
+            # the one learner of naive self-play and PSRO (a league holds its players' own)
+            "learner": (
                 {
                     "actor": self.main.parts.actor.state_dict(),
                     "critic": self.main.parts.critic.state_dict(),
@@ -267,9 +267,9 @@ class SelfPlayParts:
         if self.league is not None:
             self.league.load_state_dict(state["league"])
         else:
-            self.main.parts.actor.load_state_dict(state["naive"]["actor"])
-            self.main.parts.critic.load_state_dict(state["naive"]["critic"])
-            self.main.own_optimizer.load_state_dict(state["naive"]["optimizer"])
+            self.main.parts.actor.load_state_dict(state["learner"]["actor"])
+            self.main.parts.critic.load_state_dict(state["learner"]["critic"])
+            self.main.own_optimizer.load_state_dict(state["learner"]["optimizer"])
         if self.population is not None:
             self.population.load_state_dict(state["population"])
             self.response_rounds = int(state["response_rounds"])
@@ -316,11 +316,6 @@ def _spaces(config: SelfPlayConfig) -> tuple[gym.Space, gym.Space]:
     return gym.spaces.Box(low, -low, dtype=np.float32), gym.spaces.Discrete(probe.num_actions)
 
 
-def _adam(config: SelfPlayConfig, module: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in module.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps)
-
-
 def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") -> SelfPlayParts:
     """The learners, their envs and collectors, and (``opponents="league"``) the league.
 
@@ -338,7 +333,7 @@ def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") 
     if config.opponents == "league":
         league = League(
             template,
-            functools.partial(_adam, config),
+            lambda module: make_optimizer(module, config),
             main_agents=config.main_agents,
             main_exploiters=config.main_exploiters,
             league_exploiters=config.league_exploiters,
@@ -388,7 +383,7 @@ def build_self_play(config: SelfPlayConfig, device: torch.device | str = "cpu") 
                 shuffle=torch.Generator().manual_seed(seed),
                 tracker=EpisodeTracker(config.window),
                 player=player,
-                own_optimizer=_adam(config, parts.loss) if player is None else None,
+                own_optimizer=make_optimizer(parts.loss, config) if player is None else None,
             )
         )
     return SelfPlayParts(learners, league, config, population=population)
@@ -464,7 +459,7 @@ def _next_response(parts: SelfPlayParts) -> None:
         actor, critic = make_networks(observation_space, action_space, config, masked=True)
     learner.parts.actor.load_state_dict(actor.state_dict())
     learner.parts.critic.load_state_dict(critic.state_dict())
-    learner.own_optimizer = _adam(config, learner.parts.loss)
+    learner.own_optimizer = make_optimizer(learner.parts.loss, config)
     parts.response_rounds = 0
 
 
