@@ -53,6 +53,16 @@ CONTINUE = "continue"
 #: actor-learner (rl4py.actor_learner): the learner update count of the weights that chose the step's action
 POLICY_VERSION = "policy_version"
 
+# multi-agent envs (rl4py.envs.MultiAgentEnv): per-agent entries are [B, n_agents, ...]
+#: each agent's own reward ``[B, n_agents]`` under ``"next"`` (``"reward"`` is the team's: their mean)
+AGENT_REWARD = "agent_reward"
+#: an agent finished at this step while the env goes on ``[B, n_agents]`` bool, under ``"next"``
+AGENT_TERMINATED = "agent_terminated"
+#: the agent is in play at this step ``[B, n_agents]`` bool (an agent that finished early is not)
+AGENT_ACTIVE = "agent_active"
+#: what a centralized (privileged) critic reads: the global state and the agent's one-hot id
+CRITIC_OBSERVATION = "critic_observation"
+
 #: one transition as a replay buffer keeps it: what DQN's and Dreamer's losses read, plus "done"
 TRANSITION_KEYS: tuple = (
     OBSERVATION,

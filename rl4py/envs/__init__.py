@@ -8,12 +8,16 @@ from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
+from rl4py.envs.multi_agent import CRITIC_INPUTS, MultiAgentEnv, agents_to_batch, check_agent_spaces
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
+from rl4py.envs.pettingzoo_adapter import PettingZooEnv
 from rl4py.envs.pixels import PixelObservation
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
+from rl4py.envs.rendezvous import Rendezvous
 from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping
 from rl4py.envs.vector_env import NativeVectorEnv
+from rl4py.envs.vmas_adapter import VmasEnv
 from rl4py.envs.wrappers import (
     EnvWrapper,
     EpisodeStats,
@@ -26,6 +30,7 @@ from rl4py.envs.wrappers import (
 
 __all__ = [
     "CORRIDOR_LAYOUT",
+    "CRITIC_INPUTS",
     "EXTRINSIC_REWARD",
     "NATIVE_ENVS",
     "Acrobot",
@@ -40,14 +45,20 @@ __all__ = [
     "GymEnv",
     "MountainCar",
     "MountainCarContinuous",
+    "MultiAgentEnv",
     "MultiDiscreteTarget",
     "NativeVectorEnv",
     "NormalizeReward",
     "ObservationNorm",
     "Pendulum",
+    "PettingZooEnv",
     "PixelObservation",
     "PotentialShaping",
+    "Rendezvous",
     "RewardClip",
+    "VmasEnv",
+    "agents_to_batch",
+    "check_agent_spaces",
     "check_finite",
     "check_masked_action",
     "draw_cartpole",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.pixels import PixelObservation
+from rl4py.envs.rendezvous import Rendezvous
 
 __all__ = ["NATIVE_ENVS", "make_env"]
 
@@ -28,6 +30,7 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "MountainCarContinuous": MountainCarContinuous,
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
+    "Rendezvous": Rendezvous,
 }
 
 
@@ -46,8 +49,10 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``) or a gymnasium id
-            (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"Rendezvous"``), a
+            gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...), ``"vmas:<scenario>"``
+            (:class:`~rl4py.envs.VmasEnv`) or ``"pettingzoo:<module>"`` (:class:`~rl4py.envs.PettingZooEnv`,
+            ``"pettingzoo:mpe2.simple_spread_v3"``).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         pixels: ``None`` for the env's own observations; an int ``S`` for ``S x S`` images or
@@ -64,6 +69,17 @@ def make_env(
         >>> make_env("CartPole", num_envs=2, pixels=64).reset(seed=0)["observation"].shape
         torch.Size([2, 3, 64, 64])
     """
+    for prefix, adapter in (
+        ("vmas:", "rl4py.envs.vmas_adapter.VmasEnv"),
+        ("pettingzoo:", "rl4py.envs.pettingzoo_adapter.PettingZooEnv"),
+    ):
+        if name.startswith(prefix):
+            if pixels is not None:
+                raise ValueError(f"make_env: pixels applies to native envs, not to {name!r}")
+            module, cls = adapter.rsplit(".", 1)
+            return getattr(importlib.import_module(module), cls)(
+                name[len(prefix) :], num_envs=num_envs, device=device, **kwargs
+            )
     if name in NATIVE_ENVS:
         env = NATIVE_ENVS[name](num_envs=num_envs, device=device, **kwargs)
         if pixels is None:

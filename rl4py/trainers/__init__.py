@@ -8,6 +8,7 @@ algorithm     config                 builder                update body         
 PPO           :class:`PPOConfig`     :func:`build_ppo`      actor_critic_update     train_ppo, PPOModule
 recurrent     RecurrentPPOConfig     build_recurrent_ppo    actor_critic_update     train_recurrent_ppo,
 PPO                                                                                 RecurrentPPOModule
+MAPPO, IPPO   :class:`MAPPOConfig`   :func:`build_mappo`    :func:`mappo_update`    train_mappo, MAPPOModule
 IMPALA        :class:`ImpalaConfig`  :func:`build_impala`   actor_critic_update     train_impala, ImpalaModule
 IMPALA on     ImpalaRayConfig        build_impala           actor_critic_update     train_impala_ray
 Ray
@@ -35,6 +36,7 @@ from rl4py.trainers.dreamer import (
 from rl4py.trainers.evaluation import evaluate_policy
 from rl4py.trainers.impala import BehaviourLag, ImpalaConfig, build_impala, train_impala
 from rl4py.trainers.impala_ray import ActorLearnerResult, ImpalaRayConfig, train_impala_ray
+from rl4py.trainers.mappo import MAPPOConfig, agent_spaces, build_mappo, mappo_update, train_mappo
 from rl4py.trainers.ppo import PPOConfig, build_ppo, train_ppo
 from rl4py.trainers.psro import PSROPopulation
 from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig, build_recurrent_ppo, train_recurrent_ppo
@@ -64,6 +66,7 @@ __all__ = [
     "EpisodeTracker",
     "ImpalaConfig",
     "ImpalaRayConfig",
+    "MAPPOConfig",
     "NonFiniteLossError",
     "PPOConfig",
     "PSROPopulation",
@@ -75,12 +78,14 @@ __all__ = [
     "TrainRatio",
     "TrainResult",
     "actor_critic_update",
+    "agent_spaces",
     "bc_update",
     "build_bc",
     "build_self_play",
     "build_dqn",
     "build_dreamer",
     "build_impala",
+    "build_mappo",
     "build_ppo",
     "build_recurrent_ppo",
     "collect_demonstrations",
@@ -90,6 +95,7 @@ __all__ = [
     "gradient_step",
     "load_weights",
     "make_dreamer_optimizer",
+    "mappo_update",
     "minibatch_update",
     "num_threads",
     "save_weights",
@@ -100,6 +106,7 @@ __all__ = [
     "train_dreamer",
     "train_impala",
     "train_impala_ray",
+    "train_mappo",
     "train_ppo",
     "train_recurrent_ppo",
     "train_self_play",
@@ -108,6 +115,7 @@ __all__ = [
 
 _LIGHTNING = {
     "PPOModule": "rl4py.trainers.lightning_ppo",
+    "MAPPOModule": "rl4py.trainers.lightning_mappo",
     "RecurrentPPOModule": "rl4py.trainers.lightning_ppo",
     "RolloutDataset": "rl4py.trainers.lightning_base",
     "RolloutModule": "rl4py.trainers.lightning_base",

@@ -262,6 +262,8 @@ def run_actor_critic(
     progress_every: int = 10,
     keep_time: bool = False,
     chunk_length: int | None = None,
+    update: Callable[..., TensorDictBase] | None = None,
+    rows_per_env: int = 1,
 ) -> TrainResult:
     """The plain on-policy loop: collect with ``parts.policy``, stop at ``target_return``, set the
     learning rate, :func:`actor_critic_update`, ``after_update()``, report.
@@ -281,8 +283,14 @@ def run_actor_critic(
         progress, progress_every: where to report progress (a callable, an rl4py or a Lightning logger:
             see :class:`~rl4py.trainers.ProgressReporter`) and the period in iterations.
         keep_time, chunk_length: sequence minibatches for recurrent policies.
+        update: the update body, called as :func:`actor_critic_update` is (default: that one;
+            MAPPO passes :func:`~rl4py.trainers.mappo.mappo_update`).
+        rows_per_env: sequences each sub-env contributes to an update (the agents of a multi-agent env).
     """
-    config.check_minibatches(env.num_envs, owner, (chunk_length or config.rollout_length) if keep_time else 1)
+    update = actor_critic_update if update is None else update
+    config.check_minibatches(
+        env.num_envs * rows_per_env, owner, (chunk_length or config.rollout_length) if keep_time else 1
+    )
     optimizer = make_optimizer(parts.loss, config)
     torch.manual_seed(config.seed)  # the action sampling, as a LightningModule's rank 0 seeds it
     collector = SyncCollector(
@@ -305,9 +313,7 @@ def run_actor_critic(
             lr = learning_rate(collector.frames - collector.frames_per_rollout)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-        stats = actor_critic_update(
-            parts, rollout, optimizer, config, shuffle, keep_time=keep_time, chunk_length=chunk_length
-        )
+        stats = update(parts, rollout, optimizer, config, shuffle, keep_time=keep_time, chunk_length=chunk_length)
         updates += config.epochs * config.num_minibatches
         if after_update is not None:
             after_update()
