@@ -5,24 +5,27 @@
   per iteration, 10 iterations, 30 epochs of minibatches of 400, lr 3e-4, gamma 0.9, lambda 0.9,
   clip 0.2, entropy 1e-4, gradient norm 1.0, no advantage normalization, 256 x 256 tanh MLPs,
   TanhNormal actions, a shared centralized critic on every agent's observation, per-agent rewards).
-  TorchRL runs that script's loop (``--runs`` seeds); its final iteration's mean episode reward
-  (TorchRL's ``episode_reward_mean``: per-agent episode rewards, averaged) is the target. Then
-  rl4py's MAPPO (:func:`rl4py.trainers.train_mappo` on :class:`rl4py.envs.VmasEnv`, its own
-  settings, printed) trains until the mean episode reward of an iteration reaches that target.
+  TorchRL runs that script's loop (``--runs`` seeds); the median of its final iterations' mean
+  episode reward (TorchRL's ``episode_reward_mean``: per-agent episode rewards, averaged) is the
+  target. Then rl4py's MAPPO (:func:`rl4py.trainers.train_mappo` on :class:`rl4py.envs.VmasEnv`, the
+  same 60 envs x 100 steps per iteration, gamma, lambda, clip, entropy, gradient clip, no advantage
+  normalization, a centralized critic and per-agent rewards; its own network size, epochs,
+  minibatches and learning rate: 64 x 64, 10 epochs of 5 minibatches, lr 1e-3, printed on the
+  summary line) trains until the mean episode reward of an iteration reaches that target.
   Both in the same run, one thread each. Summary lines: ``{"bench": "vmas_navigation", "library",
   "summary": true, "runs", "solved_runs", "median_seconds_to_solve", "median_env_steps_to_solve",
   "target_reward"}``; ``speedup`` on rl4py's line is TorchRL's median seconds to its final reward over
   rl4py's median seconds to the same reward.
 - ``spread``: PettingZoo MPE ``simple_spread_v3`` (mpe2; 3 agents, 25 cycles, discrete actions)
   with MAPPO; the team return per iteration against a uniformly random policy's; ``--plot`` writes
-  the curve (docs/images/simple_spread.png).
+  the curve (docs/img/simple_spread.png).
 - ``privileged``: :class:`rl4py.envs.Rendezvous` (partially observable: an agent sees neither the
   others nor the episode's background reward), MAPPO's centralized critic against the decentralized
   (IPPO) critic at the same budget, ``--runs`` seeds; each trained actor is evaluated on the meeting
   reward alone (background 0, 256 episodes, sampled actions).
 
     OMP_NUM_THREADS=1 python bench/multiagent.py vmas --runs 3
-    OMP_NUM_THREADS=1 python bench/multiagent.py spread --frames 300000 --plot docs/images/simple_spread.png
+    OMP_NUM_THREADS=1 python bench/multiagent.py spread --frames 300000 --plot docs/img/simple_spread.png
     OMP_NUM_THREADS=1 python bench/multiagent.py privileged --runs 3
 """
 
@@ -59,7 +62,7 @@ def torchrl_mappo(seed: int) -> list[dict]:
     from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
     torch.manual_seed(seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     env = VmasEnv(
         scenario="navigation",
         num_envs=FRAMES_PER_BATCH // MAX_STEPS,
@@ -150,7 +153,13 @@ def torchrl_mappo(seed: int) -> list[dict]:
         done = data.get(("next", "agents", "done"))
         reward = data.get(("next", "agents", "episode_reward"))[done].mean().item()
         records.append(
-            {"iteration": iteration, "frames": frames, "seconds": time.perf_counter() - start, "reward": reward}
+            {
+                "iteration": iteration,
+                "frames": frames,
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - cpu_start,
+                "reward": reward,
+            }
         )
     collector.shutdown()
     return records
@@ -160,7 +169,7 @@ def rl4py_config(seed: int, target: float | None, args: argparse.Namespace):
     from rl4py.trainers import MAPPOConfig
 
     return MAPPOConfig(
-        num_envs=60,
+        num_envs=args.num_envs,
         rollout_length=MAX_STEPS,
         total_frames=args.rl4py_frames,
         lr=args.lr,
@@ -173,7 +182,7 @@ def rl4py_config(seed: int, target: float | None, args: argparse.Namespace):
         entropy_coeff=1e-4,
         clip_epsilon=0.2,
         normalize_advantage=False,
-        num_cells=(256, 256),
+        num_cells=(args.cells, args.cells),
         critic_input="global",
         per_agent_reward=True,
         window=60,  # the episodes of one iteration: TorchRL's episode_reward_mean
@@ -187,20 +196,26 @@ def rl4py_mappo(seed: int, target: float | None, args: argparse.Namespace) -> di
     from rl4py.trainers import train_mappo
 
     history = []
-    start = time.perf_counter()
-    env = VmasEnv("navigation", num_envs=60, max_steps=MAX_STEPS, seed=seed, n_agents=N_AGENTS)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    env = VmasEnv("navigation", num_envs=args.num_envs, max_steps=MAX_STEPS, seed=seed, n_agents=N_AGENTS)
     config = rl4py_config(seed, target, args)
     result = train_mappo(
         env,
         config,
         progress=lambda record: history.append(
-            {"frames": record["frames"], "seconds": time.perf_counter() - start, "reward": record["mean_return"]}
+            {
+                "frames": record["frames"],
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - cpu_start,
+                "reward": record["mean_return"],
+            }
         ),
         progress_every=1,
     )
     return {
         "solved": result.solved,
         "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
         "frames": result.frames,
         "reward": result.mean_return,
         "curve": history,
@@ -209,12 +224,13 @@ def rl4py_mappo(seed: int, target: float | None, args: argparse.Namespace) -> di
 
 def run_vmas(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
-    targets, torchrl_seconds, torchrl_frames = [], [], []
+    targets, torchrl_seconds, torchrl_cpu, torchrl_frames = [], [], [], []
     for seed in range(args.runs):
         records = torchrl_mappo(seed)
         final = records[-1]
         targets.append(final["reward"])
         torchrl_seconds.append(final["seconds"])
+        torchrl_cpu.append(final["cpu_seconds"])
         torchrl_frames.append(final["frames"])
         emit({"bench": "vmas_navigation", "library": "torchrl", "seed": seed, "curve": records})
     target = sorted(targets)[len(targets) // 2]
@@ -226,19 +242,22 @@ def run_vmas(args: argparse.Namespace) -> None:
             "runs": args.runs,
             "solved_runs": args.runs,
             "median_seconds_to_solve": median_or_none(torchrl_seconds),
+            "median_cpu_seconds_to_solve": median_or_none(torchrl_cpu),
             "median_env_steps_to_solve": median_or_none(torchrl_frames),
             "target_reward": target,
             "final_rewards": targets,
         }
     )
-    seconds, frames, solved = [], [], 0
+    seconds, cpu, frames, solved = [], [], [], 0
     for seed in range(args.runs):
         out = rl4py_mappo(seed, target, args)
         solved += out["solved"]
         seconds.append(out["seconds"] if out["solved"] else None)
+        cpu.append(out["cpu_seconds"] if out["solved"] else None)
         frames.append(out["frames"] if out["solved"] else None)
         emit({"bench": "vmas_navigation", "library": "rl4py", "seed": seed, **out})
     median_seconds = median_or_none(seconds)
+    median_cpu = median_or_none(cpu)
     torchrl_median = median_or_none(torchrl_seconds)
     emit(
         {
@@ -250,7 +269,9 @@ def run_vmas(args: argparse.Namespace) -> None:
             "median_seconds_to_solve": median_seconds,
             "median_env_steps_to_solve": median_or_none(frames),
             "target_reward": target,
+            "median_cpu_seconds_to_solve": median_cpu,
             "speedup": None if median_seconds is None else torchrl_median / median_seconds,
+            "speedup_cpu_time": None if median_cpu is None else median_or_none(torchrl_cpu) / median_cpu,
             "config": {k: v for k, v in vars(rl4py_config(0, target, args)).items()},
         }
     )
@@ -396,10 +417,13 @@ def main() -> None:
     sub = parser.add_subparsers(dest="part", required=True)
     vmas = sub.add_parser("vmas")
     vmas.add_argument("--runs", type=int, default=3)
-    vmas.add_argument("--rl4py-frames", type=int, default=FRAMES_PER_BATCH * N_ITERS)
-    vmas.add_argument("--lr", type=float, default=3e-4)
-    vmas.add_argument("--epochs", type=int, default=30)
-    vmas.add_argument("--minibatches", type=int, default=15)
+    # rl4py's settings (TorchRL's tutorial's: --rl4py-frames 60000 --lr 3e-4 --epochs 30 --minibatches 15 --cells 256)
+    vmas.add_argument("--rl4py-frames", type=int, default=4 * FRAMES_PER_BATCH * N_ITERS)
+    vmas.add_argument("--num-envs", type=int, default=60)
+    vmas.add_argument("--lr", type=float, default=1e-3)
+    vmas.add_argument("--epochs", type=int, default=10)
+    vmas.add_argument("--minibatches", type=int, default=5)
+    vmas.add_argument("--cells", type=int, default=64)
     spread = sub.add_parser("spread")
     spread.add_argument("--runs", type=int, default=1)
     spread.add_argument("--frames", type=int, default=200_000)

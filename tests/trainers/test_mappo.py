@@ -85,7 +85,7 @@ def test_the_exported_actor_runs_without_privileged_inputs():
     obs = env.reset(seed=0)["observation"]  # [4, 2, 6]: each agent's own observation, nothing else
     td = result.actor(TensorDict({"observation": obs}, batch_size=[4]))
     assert td["action"].shape == (4, 2)
-    program = export_program(result.actor, env.agent_observation_space)
+    program = export_program(result.actor, example=env.agent_observation_space)
     actions, _ = program.module()(obs.reshape(-1, 6))
     assert actions.shape == (8,) and ((actions >= 0) & (actions < 3)).all()
 
