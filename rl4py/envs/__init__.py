@@ -7,6 +7,7 @@ from rl4py.envs.cartpole import CartPole
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.heroes import HERO_TYPES, HeroLane, HeroType, hero_compositions
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -27,6 +28,7 @@ from rl4py.envs.wrappers import (
 __all__ = [
     "CORRIDOR_LAYOUT",
     "EXTRINSIC_REWARD",
+    "HERO_TYPES",
     "NATIVE_ENVS",
     "Acrobot",
     "CartPole",
@@ -38,6 +40,8 @@ __all__ = [
     "FrozenObservationNorm",
     "GridWorld",
     "GymEnv",
+    "HeroLane",
+    "HeroType",
     "MountainCar",
     "MountainCarContinuous",
     "MultiDiscreteTarget",
@@ -54,6 +58,7 @@ __all__ = [
     "draw_gridworld",
     "find_wrapper",
     "has_action_mask",
+    "hero_compositions",
     "make_env",
     "mask_size",
     "random_allowed_action",
