@@ -292,7 +292,7 @@ def train_cspl(
     specialists, if given, are still evaluated).
 
     Args:
-        make_env: the env factory (see :data:`EnvFactory`).
+        make_env: builds the envs: ``make_env(num_envs=..., compositions=[...], assign="random" | "cycle")``.
         config: the phases' configs (defaults: :class:`CSPLConfig`'s).
         specialists: trained specialists ``{composition: actor}``.
         distilled: a distilled student actor (built as ``config.distill`` builds it) to start phase 3 from.
