@@ -12,6 +12,7 @@ from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.heroes import HeroLane
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -28,6 +29,7 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "MountainCarContinuous": MountainCarContinuous,
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
+    "HeroLane": HeroLane,
 }
 
 
@@ -46,8 +48,8 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``) or a gymnasium id
-            (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"HeroLane"``) or a
+            gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         pixels: ``None`` for the env's own observations; an int ``S`` for ``S x S`` images or

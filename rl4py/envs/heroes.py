@@ -158,6 +158,8 @@ class HeroLane(EnvBase):
         for field, value in (("lane_length", lane_length), ("episode_length", episode_length)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: {field} must be an int >= 1, got {value!r}")
+        if not reward_scale > 0 or reward_scale == float("inf"):
+            raise ValueError(f"{name}: reward_scale must be a finite number > 0, got {reward_scale!r}")
         pool = hero_compositions(num_hero_types, team_size) if compositions is None else list(compositions)
         if not pool:
             raise ValueError(f"{name}: compositions is empty; give at least one team of {team_size} hero ids")

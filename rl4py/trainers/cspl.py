@@ -89,7 +89,8 @@ class CSPLConfig:
     """Phase 1: PPO of each specialist on its fixed composition (``total_frames`` per specialist)."""
     distill: BCConfig = field(default_factory=_default_distill)
     """Phase 2: distillation into the student (``num_cells``/``activation`` build it; the states
-    come from ``num_envs`` sub-envs cycling over the compositions, collected by the specialists)."""
+    come from ``num_envs`` sub-envs, sub-env ``i`` playing composition ``i mod C`` with its
+    specialist: a multiple of the number of compositions ``C`` weighs them equally)."""
     student: PPOConfig = field(default_factory=_default_student)
     """Phase 3: PPO of the distilled student on random compositions (``num_cells`` builds its critic,
     and must equal ``distill.num_cells``: the actor is the distilled one)."""
@@ -171,7 +172,7 @@ class CompositionRouter(nn.Module):
         if not specialists:
             raise ValueError("CompositionRouter: specialists is empty")
         for team, actor in specialists.items():
-            if list(getattr(actor, "_module_in_keys", ())) != [keys.OBSERVATION] or len(actor.dist_keys) != 1:
+            if list(getattr(actor, "in_keys", ())) != [keys.OBSERVATION] or len(getattr(actor, "dist_keys", ())) != 1:
                 raise TypeError(
                     f"CompositionRouter: specialist {team} must be a ProbabilisticActor reading 'observation' "
                     "with one logits output"
@@ -212,8 +213,9 @@ class CSPLResult:
         student: the student's actor after phase 3 (``None`` before phase 3).
         critic: the student's critic (phase 3).
         phases: per phase run, its figures: ``frames`` (env steps collected in the phase),
-            ``seconds``, ``returns`` (``{composition: greedy return}``) and ``mean_return`` (their
-            mean: the expected return on a uniformly random composition of the pool); the
+            ``seconds`` (training and evaluation), ``returns`` (``{composition: greedy return}``)
+            and ``mean_return`` (their mean: the expected return on a uniformly random composition
+            of the pool); the
             distillation adds ``agreement`` (``{composition: fraction of the specialist's greedy
             states where the student picks the same joint action}``).
     """

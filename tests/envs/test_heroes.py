@@ -120,6 +120,7 @@ def test_cycle_gives_each_sub_env_its_own_composition():
         ({"num_hero_types": 7}, r"num_hero_types must be an int in \[1, 6\]"),
         ({"assign": "round"}, "assign must be one of"),
         ({"lane_length": 0}, "lane_length must be an int >= 1"),
+        ({"reward_scale": 0.0}, "reward_scale must be a finite number > 0"),
         ({"hero_types": [HeroType("x", 1, 1, 1, 0, 0, (0, 0, 1, 2))] * 4}, "permutation"),
     ],
 )
