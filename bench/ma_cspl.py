@@ -13,6 +13,13 @@ per composition; the "random composition" return is their mean over the pool (a 
 Targets: the final student within 10% of each specialist on the specialist's own composition, and
 above RL from scratch on random compositions at the same total env steps.
 
+Measured (bench/results/ma_cspl.jsonl; one CPU thread): teams of 2 out of 4 types (6 teams,
+167,136 env steps per run, 3 seeds): the student scores 2.80 in every seed, against the best
+scratch run's 2.80, 2.60, 2.78 (2 of 3 seeds ahead by more than a tie, by 0.20 and 0.017); it stays
+within 10% of every specialist (the closest exactly 90%). Teams of 3 out of 5 types (10 teams,
+250,080 env steps, 2 seeds): 5.58 and 5.71 against 5.28 and 5.24; every team within 10%.
+About 5 minutes per seed of teams of 2 on the shared 2-core machine, 6 per seed of teams of 3.
+
 Lines: one per seed and composition (``specialist``, ``distilled``, ``student``, ``scratch_lr<lr>``,
 ``student_over_specialist``), one summary per seed, one summary over the seeds (``"summary": true``).
 
