@@ -135,3 +135,10 @@ def test_hero_pool_and_compositions():
     assert len(hero_compositions(6, 3)) == 20
     with pytest.raises(ValueError, match="team_size"):
         hero_compositions(3, 4)
+
+
+def test_make_env_builds_it_by_name():
+    from rl4py.envs import make_env
+
+    env = make_env("HeroLane", num_envs=2, num_hero_types=5, team_size=3)
+    assert isinstance(env, HeroLane) and env.reset(seed=0)["observation"].shape == (2, 19)
