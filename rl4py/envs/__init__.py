@@ -7,6 +7,7 @@ from rl4py.envs.cartpole import CartPole
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.heroes import HERO_TYPES, HeroLane, HeroType, hero_compositions
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_agent import CRITIC_INPUTS, MultiAgentEnv, agents_to_batch, check_agent_spaces
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
@@ -32,6 +33,7 @@ __all__ = [
     "CORRIDOR_LAYOUT",
     "CRITIC_INPUTS",
     "EXTRINSIC_REWARD",
+    "HERO_TYPES",
     "NATIVE_ENVS",
     "Acrobot",
     "CartPole",
@@ -43,6 +45,8 @@ __all__ = [
     "FrozenObservationNorm",
     "GridWorld",
     "GymEnv",
+    "HeroLane",
+    "HeroType",
     "MountainCar",
     "MountainCarContinuous",
     "MultiAgentEnv",
@@ -65,6 +69,7 @@ __all__ = [
     "draw_gridworld",
     "find_wrapper",
     "has_action_mask",
+    "hero_compositions",
     "make_env",
     "mask_size",
     "random_allowed_action",

@@ -13,6 +13,7 @@ from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.heroes import HeroLane
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -31,6 +32,7 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
     "Rendezvous": Rendezvous,
+    "HeroLane": HeroLane,
 }
 
 
@@ -49,10 +51,10 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"Rendezvous"``), a
-            gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...), ``"vmas:<scenario>"``
-            (:class:`~rl4py.envs.VmasEnv`) or ``"pettingzoo:<module>"`` (:class:`~rl4py.envs.PettingZooEnv`,
-            ``"pettingzoo:mpe2.simple_spread_v3"``).
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"HeroLane"``,
+            ``"Rendezvous"``), a gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...),
+            ``"vmas:<scenario>"`` (:class:`~rl4py.envs.VmasEnv`) or ``"pettingzoo:<module>"``
+            (:class:`~rl4py.envs.PettingZooEnv`, ``"pettingzoo:mpe2.simple_spread_v3"``).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         pixels: ``None`` for the env's own observations; an int ``S`` for ``S x S`` images or

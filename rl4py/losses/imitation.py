@@ -91,11 +91,29 @@ def _check_distillation_args(fn: str, temperature: float, soft_weight: float, ha
 
 def _categorical_logits(fn: str, dist: D.Distribution, role: str) -> torch.Tensor:
     logits = getattr(dist, "logits", None)
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(
-            f"{fn}: the {role}'s distribution must be categorical (have .logits), got {type(dist).__name__}"
-        )
-    return logits
+    if isinstance(logits, torch.Tensor):
+        return logits
+    heads = getattr(dist, "heads", None)
+    if heads is not None:  # independent categorical heads (a MultiCategorical): their logits side by side
+        return torch.cat([_categorical_logits(fn, head, role) for head in heads], -1)
+    raise TypeError(
+        f"{fn}: the {role}'s distribution must be categorical (have .logits, or .heads of categoricals), "
+        f"got {type(dist).__name__}"
+    )
+
+
+def _head_sizes(dist: D.Distribution) -> list[int] | None:
+    """The sizes of a multi-head distribution's heads (its ``nvec``), or ``None`` for one head."""
+    return None if getattr(dist, "heads", None) is None else [int(n) for n in dist.nvec]
+
+
+def _allowed(dist: D.Distribution) -> torch.Tensor | None:
+    """The distribution's action mask (true = allowed), the heads' side by side; ``None`` if unmasked."""
+    heads = getattr(dist, "heads", None)
+    if heads is None:
+        return getattr(dist, "mask", None)
+    masks = [getattr(head, "mask", None) for head in heads]
+    return None if any(m is None for m in masks) else torch.cat(masks, -1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,6 +347,11 @@ class PolicyDistillationLoss(LossModule):
     Diagnostics (detached, at temperature 1): ``kl`` (mean ``KL(teacher || student)``) and
     ``agreement`` (fraction of samples where both policies' most likely actions agree).
 
+    Multi-head policies (a :class:`~rl4py.modules.MultiCategorical`, ``MultiDiscrete`` actions)
+    are distilled head by head: the loss and ``kl`` are sums over the heads (the joint action's,
+    the heads being independent), ``agreement`` counts a sample when every head agrees, and
+    stored teacher logits are the heads' side by side ``[*B, sum(nvec)]``.
+
     The teacher's logits come from ``teacher`` when one is given (run on the batch under
     ``torch.no_grad()``; its parameters are registered but never receive gradients, so build
     the optimizer over ``loss.student.parameters()``), otherwise from the batch entry
@@ -389,20 +412,28 @@ class PolicyDistillationLoss(LossModule):
             )
         student_dist = self.student.get_dist(td)
         student_logits = _categorical_logits(fn, student_dist, "student")
-        mask = getattr(student_dist, "mask", None)
+        mask = _allowed(student_dist)
         if mask is not None:
             # stored teacher logits are the network's raw outputs (the mask is applied by the
             # distribution): without the mask they would put mass where the student has none (KL = inf)
             teacher_logits = teacher_logits.masked_fill(~mask, float("-inf"))
-        loss = policy_distillation_loss(
-            teacher_logits,
-            student_logits,
-            temperature=self.temperature,
-            soft_weight=self.soft_weight,
-            hard_weight=self.hard_weight,
-            t_squared_scaling=self.t_squared_scaling,
+        _check_same_shape(fn, "teacher logits", teacher_logits, "student logits", student_logits)
+        sizes = _head_sizes(student_dist) or [student_logits.shape[-1]]
+        # independent heads: the sum over heads of each head's loss (bc_loss_multi_head's convention)
+        pairs = list(zip(teacher_logits.split(sizes, -1), student_logits.split(sizes, -1)))
+        loss = sum(
+            policy_distillation_loss(
+                teacher_head,
+                student_head,
+                temperature=self.temperature,
+                soft_weight=self.soft_weight,
+                hard_weight=self.hard_weight,
+                t_squared_scaling=self.t_squared_scaling,
+            )
+            for teacher_head, student_head in pairs
         )
         with torch.no_grad():
-            kl = categorical_kl(teacher_logits, student_logits).mean()
-            agreement = (teacher_logits.argmax(-1) == student_logits.argmax(-1)).float().mean()
+            kl = sum(categorical_kl(t, s) for t, s in pairs).mean()
+            agree = torch.stack([t.argmax(-1) == s.argmax(-1) for t, s in pairs]).all(0)
+            agreement = agree.float().mean()
         return TensorDict({"loss_distillation": loss, "kl": kl, "agreement": agreement}, batch_size=[])

@@ -14,6 +14,7 @@ IMPALA on     ImpalaRayConfig        build_impala           actor_critic_update 
 Ray
 DQN           :class:`DQNConfig`     :func:`build_dqn`      :func:`dqn_update`      train_dqn, DQNModule
 BC / distill  :class:`BCConfig`      :func:`build_bc`       :func:`bc_update`       train_bc, BCModule
+CSPL          :class:`CSPLConfig`    (PPO's and BC's)       (PPO's and BC's)        train_cspl
 Dreamer       DreamerConfig          build_dreamer          dreamer_update          train_dreamer, DreamerModule
 self-play,    SelfPlayConfig         build_self_play        self_play_update        train_self_play,
 league, PSRO                                                                        SelfPlayModule
@@ -23,6 +24,15 @@ league, PSRO                                                                    
 from rl4py.trainers.actor_critic import ActorCriticConfig, ActorCriticParts, actor_critic_update
 from rl4py.trainers.bc import BCConfig, BCParts, bc_update, build_bc, collect_demonstrations, train_bc
 from rl4py.trainers.config import TrainConfig
+from rl4py.trainers.cspl import (
+    CSPL_PHASES,
+    CompositionRouter,
+    CSPLConfig,
+    CSPLResult,
+    composition_agreement,
+    composition_returns,
+    train_cspl,
+)
 from rl4py.trainers.dqn import DQNConfig, DQNParts, build_dqn, dqn_update, train_dqn
 from rl4py.trainers.dreamer import (
     DreamerConfig,
@@ -53,12 +63,16 @@ from rl4py.trainers.updates import NonFiniteLossError, gradient_step, minibatch_
 from rl4py.trainers.weights import load_weights, save_weights
 
 __all__ = [
+    "CSPL_PHASES",
     "ActorCriticConfig",
     "ActorLearnerResult",
     "ActorCriticParts",
     "BCConfig",
     "BCParts",
     "BehaviourLag",
+    "CSPLConfig",
+    "CSPLResult",
+    "CompositionRouter",
     "DQNConfig",
     "DQNParts",
     "DreamerConfig",
@@ -89,6 +103,8 @@ __all__ = [
     "build_ppo",
     "build_recurrent_ppo",
     "collect_demonstrations",
+    "composition_agreement",
+    "composition_returns",
     "dqn_update",
     "dreamer_update",
     "evaluate_policy",
@@ -102,6 +118,7 @@ __all__ = [
     "self_play_exploitability",
     "self_play_update",
     "train_bc",
+    "train_cspl",
     "train_dqn",
     "train_dreamer",
     "train_impala",

@@ -427,6 +427,36 @@ def test_distillation_module_with_teacher_or_stored_logits():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 
 
+def test_distillation_module_with_multi_discrete_policies_sums_the_heads():
+    import gymnasium as gym
+
+    from rl4py.modules import make_actor_critic
+
+    torch.manual_seed(0)
+    obs_space, action_space = gym.spaces.Box(-1, 1, (4,)), gym.spaces.MultiDiscrete([3, 2])
+    teacher, _ = make_actor_critic(obs_space, action_space, (8,))
+    student, _ = make_actor_critic(obs_space, action_space, (8,))
+    with torch.no_grad():
+        teacher.module[-1].weight.mul_(200.0)
+    td = TensorDict({"observation": torch.randn(16, 4)}, [16])
+    out = PolicyDistillationLoss(student, teacher, temperature=2.0, hard_weight=0.5)(td)
+    teacher_logits = teacher.module(td["observation"]).detach()
+    student_logits = student.module(td["observation"])
+    heads = list(zip(teacher_logits.split([3, 2], -1), student_logits.split([3, 2], -1)))
+    expected = sum(policy_distillation_loss(t, s, temperature=2.0, hard_weight=0.5) for t, s in heads)
+    torch.testing.assert_close(out["loss_distillation"], expected)
+    torch.testing.assert_close(out["kl"], sum(categorical_kl(t, s) for t, s in heads).mean().detach())
+    both = (heads[0][0].argmax(-1) == heads[0][1].argmax(-1)) & (heads[1][0].argmax(-1) == heads[1][1].argmax(-1))
+    torch.testing.assert_close(out["agreement"], both.float().mean())
+    assert out["agreement"] < (heads[0][0].argmax(-1) == heads[0][1].argmax(-1)).float().mean()  # not per head
+    td[TEACHER_LOGITS] = teacher_logits  # the heads side by side, as the teacher's network writes them
+    stored = PolicyDistillationLoss(student, temperature=2.0, hard_weight=0.5)(td)
+    torch.testing.assert_close(stored["loss_distillation"], out["loss_distillation"])
+    td[TEACHER_LOGITS] = teacher_logits[:, :4]
+    with pytest.raises(ValueError, match="teacher logits"):
+        PolicyDistillationLoss(student)(td)
+
+
 def test_distillation_module_missing_teacher_logits():
     student, _ = make_discrete_actor_critic(4, 3)
     with pytest.raises(KeyError, match=r"'teacher_logits'.*teacher"):

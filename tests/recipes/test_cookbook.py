@@ -21,6 +21,7 @@ SMOKE_RUNS = {
     "ppo_continuous.py": ([], r"^(solved|not solved): mean return -?[0-9.]+ after \d+ env steps"),
     "ppo_multi_discrete.py": ([], r"^a random policy that respects the mask scores 4\.21$"),
     "action_masking.py": ([], r"^optimal 0\.855 +masked -?[0-9.]+ +unmasked -?[0-9.]+$"),
+    "curriculum.py": ([], r"^phase student: 768 env steps(.|\n)*^CSPL: 5976 env steps in all$"),
     "reward_shaping.py": ([], r"^count bonus +task return +-?[0-9.]+"),
     "lstm_policy.py": ([], r"^not solved within 2048 env steps"),
     "dqn_cartpole.py": ([], r"^not solved within 2048 env steps"),
