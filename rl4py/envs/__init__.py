@@ -4,9 +4,11 @@ from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.action_masks import check_masked_action, has_action_mask, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.coin_corridor import CoinCorridor
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.left_right import LeftRight, left_side_fraction
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -21,15 +23,20 @@ from rl4py.envs.wrappers import (
     NormalizeReward,
     ObservationNorm,
     RewardClip,
+    SumRewardHeads,
     find_wrapper,
 )
+from rl4py.envs.z_conditioning import PSEUDO_REWARD, Z_STATISTICS, ZConditioning
 
 __all__ = [
     "CORRIDOR_LAYOUT",
     "EXTRINSIC_REWARD",
     "NATIVE_ENVS",
+    "PSEUDO_REWARD",
+    "Z_STATISTICS",
     "Acrobot",
     "CartPole",
+    "CoinCorridor",
     "CountBonus",
     "EnvBase",
     "EnvStep",
@@ -38,6 +45,7 @@ __all__ = [
     "FrozenObservationNorm",
     "GridWorld",
     "GymEnv",
+    "LeftRight",
     "MountainCar",
     "MountainCarContinuous",
     "MultiDiscreteTarget",
@@ -48,12 +56,15 @@ __all__ = [
     "PixelObservation",
     "PotentialShaping",
     "RewardClip",
+    "SumRewardHeads",
+    "ZConditioning",
     "check_finite",
     "check_masked_action",
     "draw_cartpole",
     "draw_gridworld",
     "find_wrapper",
     "has_action_mask",
+    "left_side_fraction",
     "make_env",
     "mask_size",
     "random_allowed_action",

@@ -10,8 +10,10 @@ import torch
 from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.coin_corridor import CoinCorridor
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.left_right import LeftRight
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -28,6 +30,8 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "MountainCarContinuous": MountainCarContinuous,
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
+    "CoinCorridor": CoinCorridor,
+    "LeftRight": LeftRight,
 }
 
 
@@ -46,7 +50,7 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``) or a gymnasium id
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"CoinCorridor"``, ``"LeftRight"``) or a gymnasium id
             (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
