@@ -26,7 +26,7 @@ from rl4py.envs.wrappers import (
     SumRewardHeads,
     find_wrapper,
 )
-from rl4py.envs.z_conditioning import PSEUDO_REWARD, Z_STATISTICS, ZConditioning
+from rl4py.envs.z_conditioning import PSEUDO_REWARD, Z_STATISTICS, ZConditioning, z_pseudo_reward
 
 __all__ = [
     "CORRIDOR_LAYOUT",
@@ -68,4 +68,5 @@ __all__ = [
     "make_env",
     "mask_size",
     "random_allowed_action",
+    "z_pseudo_reward",
 ]

@@ -50,7 +50,8 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"CoinCorridor"``, ``"LeftRight"``) or a gymnasium id
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"CoinCorridor"``,
+            ``"LeftRight"``) or a gymnasium id
             (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.

@@ -1,4 +1,4 @@
-"""z-conditioning: a strategy embedding sampled per episode, shown to the policy, and a pseudo-reward for following it."""
+"""z-conditioning: a strategy sampled per episode, shown to the policy, and a pseudo-reward for following it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rl4py.envs.base import EnvBase, EnvStep, NestedKey
 from rl4py.envs.seeding import SeededGenerator
 from rl4py.envs.wrappers import EnvWrapper
 
-__all__ = ["PSEUDO_REWARD", "Z_STATISTICS", "ZConditioning"]
+__all__ = ["PSEUDO_REWARD", "Z_STATISTICS", "ZConditioning", "z_pseudo_reward"]
 
 #: the running mean of the strategy statistic over the current episode, ``[B, z_dim]``
 Z_STATISTICS = "z_statistics"
@@ -22,6 +22,29 @@ PSEUDO_REWARD = "pseudo_reward"
 Statistic = Callable[[dict[NestedKey, torch.Tensor]], torch.Tensor]
 
 
+def z_pseudo_reward(statistics: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The strategy pseudo-reward: the negative L2 distance ``-||statistics - z||_2`` over the last dim.
+
+    Args:
+        statistics: observed strategy statistics ``[*B, z_dim]``.
+        z: target strategies ``[*B, z_dim]``.
+
+    Returns:
+        ``[*B, 1]``: 0 where the behaviour matches the strategy, negative elsewhere.
+
+    Examples:
+        >>> z_pseudo_reward(torch.tensor([[0.0, 0.0], [1.0, 0.5]]), torch.tensor([[3.0, 4.0], [1.0, 0.5]]))
+        tensor([[-5.],
+                [-0.]])
+    """
+    if statistics.shape != z.shape or statistics.dim() < 1:
+        raise ValueError(
+            f"z_pseudo_reward: statistics and z must have one shape [*B, z_dim], got {tuple(statistics.shape)} "
+            f"and {tuple(z.shape)}"
+        )
+    return -(statistics - z).norm(dim=-1, keepdim=True)
+
+
 class ZConditioning(EnvWrapper):
     """Samples a strategy ``z`` per episode, shows it to the policy and rewards behaviour that matches it.
 
@@ -30,7 +53,7 @@ class ZConditioning(EnvWrapper):
     the behaviour (for example, being on the left), its running mean over the episode so far
     ``s_t`` is compared with ``z``, and the reward becomes
 
-    ``reward + coeff * (-||s_t - z||_2)``
+    ``reward + coeff * (-||s_t - z||_2)`` (:func:`z_pseudo_reward`)
 
     The policy reads ``"z"`` ``[B, z_dim]`` (and, with ``observe_statistics``,
     ``"z_statistics"`` ``[B, z_dim]``, ``s`` before the step) next to its observation: see
@@ -144,7 +167,7 @@ class ZConditioning(EnvWrapper):
         stat_sum = self.stat_sum + stat.to(self.stat_sum.dtype)
         steps = self.steps + 1
         mean = stat_sum / steps
-        pseudo = -self.coeff * (mean - self.z).norm(dim=-1, keepdim=True)
+        pseudo = self.coeff * z_pseudo_reward(mean, self.z)
         reward = out.next[keys.REWARD]
         out.next[keys.REWARD] = reward + pseudo.to(reward.dtype)
         out.next[PSEUDO_REWARD] = pseudo

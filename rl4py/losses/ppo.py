@@ -218,7 +218,9 @@ class PPOLoss(LossModule):
                 explained = F.explained_variance(value.sum(-1), value_target.sum(-1))
                 for h in range(heads):
                     head_stats[f"value_loss_head{h}"] = head_losses[h].detach()
-                    head_stats[f"explained_variance_head{h}"] = F.explained_variance(value[..., h], value_target[..., h])
+                    head_stats[f"explained_variance_head{h}"] = F.explained_variance(
+                        value[..., h], value_target[..., h]
+                    )
         return TensorDict(
             {
                 "loss_objective": -objective.mean(),

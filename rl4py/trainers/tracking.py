@@ -146,7 +146,8 @@ class ProgressReporter:
     Each record (a :class:`ProgressLine`) holds ``frames``, ``seconds`` (since ``start``, a
     ``time.perf_counter()`` value), ``steps_per_second``, the trainer's extra numbers, ``mean_return``
     (with an :class:`EpisodeTracker`, also ``max_return``, ``mean_length`` and, for an env with
-    several reward heads, ``mean_return_head{h}``) and every field of the last update's stats (as floats). :attr:`history` lists them for the :class:`TrainResult`.
+    several reward heads, ``mean_return_head{h}``) and every field of the last update's stats (as
+    floats). :attr:`history` lists them for the :class:`TrainResult`.
 
     ``progress`` receives them as follows:
 

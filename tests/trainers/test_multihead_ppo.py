@@ -77,7 +77,9 @@ def test_an_env_and_an_estimator_with_different_heads_are_refused_before_trainin
     with pytest.raises(ValueError, match=r"CoinCorridor returns 2 reward head\(s\) but the value estimator GAE.*"):
         build_for_env(build_ppo, CoinCorridor(num_envs=2), PPOConfig())
     with pytest.raises(ValueError, match=r"returns 2 reward head\(s\) .* MultiHeadGAE expects 3"):
-        build_for_env(build_ppo, CoinCorridor(num_envs=2), MULTI.replace(head_weights=(1.0, 1.0, 1.0), head_gammas=None))
+        build_for_env(
+            build_ppo, CoinCorridor(num_envs=2), MULTI.replace(head_weights=(1.0, 1.0, 1.0), head_gammas=None)
+        )
     with pytest.raises(ValueError, match=r"CartPole returns 1 reward head\(s\)"):
         build_for_env(build_ppo, CartPole(num_envs=2), MULTI)
     assert isinstance(build_for_env(build_ppo, SumRewardHeads(CoinCorridor(2)), PPOConfig()).value_estimator, GAE)
@@ -149,12 +151,13 @@ def test_ppo_loss_sums_per_head_value_losses_and_reports_per_head_diagnostics():
     actor1, critic1 = make_discrete_actor_critic(3, 2)
     td1 = td.clone()
     td1["value_target"] = td["value_target"][:, :1]
-    assert "value_loss_head0" not in PPOLoss(actor1, critic1, clip_value=False)(td1).keys()
+    assert "value_loss_head0" not in PPOLoss(actor1, critic1, clip_value=False)(td1)
 
 
 def test_train_ppo_reports_per_head_returns_and_value_losses():
-    result = train_ppo(CoinCorridor(num_envs=8), MULTI.replace(total_frames=8 * 16 * 4), progress=lambda _: None,
-                       progress_every=1)
+    result = train_ppo(
+        CoinCorridor(num_envs=8), MULTI.replace(total_frames=8 * 16 * 4), progress=lambda _: None, progress_every=1
+    )
     last = result.history[-1]
     for name in ("mean_return_head0", "mean_return_head1", "value_loss_head0", "explained_variance_head1"):
         assert name in last, sorted(last)
@@ -182,15 +185,24 @@ def test_lightning_module_logs_per_head_metrics_and_refuses_a_one_head_estimator
         assert name in record.names, sorted(record.names)
     assert isinstance(model.rank_checkpoint_state()["head_returns"], list)  # episodes since the last log
     with pytest.raises(ValueError, match="CoinCorridor returns 2 reward head"):
-        quiet_trainer(2).fit(PPOModule("CoinCorridor", config=MULTI.replace(estimator="gae", head_weights=None,
-                                                                              head_gammas=None)))
+        quiet_trainer(2).fit(
+            PPOModule("CoinCorridor", config=MULTI.replace(estimator="gae", head_weights=None, head_gammas=None))
+        )
 
 
 @pytest.mark.slow
 def test_multi_head_ppo_learns_coin_corridor():
     """Random play mostly wanders (the goal is 10 cells away); walking right earns ~10.25. Two of three seeds."""
-    config = MULTI.replace(num_envs=16, rollout_length=64, num_minibatches=4, epochs=4, total_frames=40_000,
-                           window=100, head_weights=(1.0, 1.0), head_gammas=(0.9, 0.99))
+    config = MULTI.replace(
+        num_envs=16,
+        rollout_length=64,
+        num_minibatches=4,
+        epochs=4,
+        total_frames=40_000,
+        window=100,
+        head_weights=(1.0, 1.0),
+        head_gammas=(0.9, 0.99),
+    )
     passed, got = 0, []
     for seed in (0, 1, 2):
         result = train_ppo(CoinCorridor(num_envs=16), config.replace(seed=shift_seed(seed)))
