@@ -47,6 +47,10 @@ def test_config_checks_the_multi_head_fields():
     with pytest.raises(ValueError, match=r"every entry of head_gammas must be in \[0, 1\]"):
         PPOConfig(estimator="multihead_gae", head_weights=(1.0, 1.0), head_gammas=(0.9, 1.5))
     assert MULTI.value_heads == 2 and PPOConfig().value_heads == 1
+    from rl4py.trainers.recurrent_ppo import RecurrentPPOConfig
+
+    with pytest.raises(ValueError, match="the recurrent critic has one value head"):
+        RecurrentPPOConfig(estimator="multihead_gae", head_weights=(1.0, 1.0))
 
 
 def test_critic_builders_write_one_value_per_head():
@@ -188,6 +192,16 @@ def test_lightning_module_logs_per_head_metrics_and_refuses_a_one_head_estimator
         quiet_trainer(2).fit(
             PPOModule("CoinCorridor", config=MULTI.replace(estimator="gae", head_weights=None, head_gammas=None))
         )
+
+
+def test_evaluate_policy_sums_the_reward_heads():
+    from tensordict.nn import TensorDictModule
+
+    from rl4py.trainers.evaluation import evaluate_policy
+
+    right = TensorDictModule(lambda obs: torch.ones(obs.shape[0], dtype=torch.int64), ["observation"], ["action"])
+    env = CoinCorridor(num_envs=3, length=4, coin_noise=0.0, coin_reward=0.0, goal_reward=10.0)
+    torch.testing.assert_close(evaluate_policy(env, right, seed=0), torch.full((3,), 10.0))
 
 
 @pytest.mark.slow
