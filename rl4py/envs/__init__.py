@@ -25,6 +25,7 @@ from rl4py.envs.wrappers import (
     RewardClip,
     SumRewardHeads,
     find_wrapper,
+    require_one_reward_head,
 )
 from rl4py.envs.z_conditioning import PSEUDO_REWARD, Z_STATISTICS, ZConditioning, z_pseudo_reward
 
@@ -68,5 +69,6 @@ __all__ = [
     "make_env",
     "mask_size",
     "random_allowed_action",
+    "require_one_reward_head",
     "z_pseudo_reward",
 ]

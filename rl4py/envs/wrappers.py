@@ -23,6 +23,7 @@ __all__ = [
     "RewardClip",
     "SumRewardHeads",
     "find_wrapper",
+    "require_one_reward_head",
 ]
 
 
@@ -116,6 +117,16 @@ def merge_moments(
     delta = batch_mean - mean
     merged_var = (var * count + batch_var * n + delta.square() * (count * n / total)) / total
     return mean + delta * (n / total), merged_var, total
+
+
+def require_one_reward_head(env: EnvBase, owner: str) -> None:
+    """Raises ``ValueError`` unless ``env`` returns one reward ``[B, 1]`` (``reward_heads == 1``): for
+    wrappers and adapters that would otherwise broadcast over, or drop, an env's reward heads."""
+    if env.reward_heads != 1:
+        raise ValueError(
+            f"{owner}: needs a one-head reward [B, 1]; {env.name} has reward_heads={env.reward_heads} "
+            "(sum the heads first with rl4py.envs.SumRewardHeads)"
+        )
 
 
 def find_wrapper(env: EnvBase, wrapper_type: type[EnvWrapper]) -> EnvWrapper | None:
@@ -412,11 +423,7 @@ class NormalizeReward(EnvWrapper):
             raise ValueError(f"NormalizeReward: gamma must be in [0, 1], got {gamma}")
         if not epsilon > 0:
             raise ValueError(f"NormalizeReward: epsilon must be > 0, got {epsilon}")
-        if env.reward_heads != 1:
-            raise ValueError(
-                f"NormalizeReward: scales a one-head reward [B, 1]; {env.name} has reward_heads={env.reward_heads} "
-                "(normalize each head yourself, or sum the heads first with SumRewardHeads)"
-            )
+        require_one_reward_head(env, "NormalizeReward")
         super().__init__(env if find_wrapper(env, EpisodeStats) is not None else EpisodeStats(env))
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)

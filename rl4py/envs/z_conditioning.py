@@ -9,7 +9,7 @@ import torch
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
 from rl4py.envs.seeding import SeededGenerator
-from rl4py.envs.wrappers import EnvWrapper
+from rl4py.envs.wrappers import EnvWrapper, require_one_reward_head
 
 __all__ = ["PSEUDO_REWARD", "Z_STATISTICS", "ZConditioning", "z_pseudo_reward"]
 
@@ -94,8 +94,7 @@ class ZConditioning(EnvWrapper):
         high: float = 1.0,
         observe_statistics: bool = True,
     ) -> None:
-        if env.reward_heads != 1:
-            raise ValueError(f"ZConditioning: needs a one-head env, {env.name} has reward_heads={env.reward_heads}")
+        require_one_reward_head(env, "ZConditioning")
         if not isinstance(z_dim, int) or z_dim < 1:
             raise ValueError(f"ZConditioning: z_dim must be an int >= 1, got {z_dim!r}")
         if not coeff >= 0:

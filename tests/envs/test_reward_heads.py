@@ -9,7 +9,17 @@ import torch
 
 from rl4py import keys
 from rl4py.collectors import SyncCollector, finished_episodes, finished_head_returns
-from rl4py.envs import CoinCorridor, EnvBase, EnvStep, EpisodeStats, NormalizeReward, SumRewardHeads
+from rl4py.envs import (
+    CoinCorridor,
+    CountBonus,
+    EnvBase,
+    EnvStep,
+    EpisodeStats,
+    NativeVectorEnv,
+    NormalizeReward,
+    PotentialShaping,
+    SumRewardHeads,
+)
 from rl4py.trainers import EpisodeTracker, ProgressReporter
 
 
@@ -124,9 +134,19 @@ def test_sum_reward_heads_weights_the_heads_and_checks_its_arguments() -> None:
         SumRewardHeads(_Heads(declared=1, width=1))
 
 
-def test_normalize_reward_refuses_a_multi_head_env() -> None:
-    with pytest.raises(ValueError, match="reward_heads=2"):
-        NormalizeReward(CoinCorridor(num_envs=2))
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        NormalizeReward,
+        lambda env: PotentialShaping(env, lambda obs: obs.sum(-1), gamma=0.9),
+        lambda env: CountBonus(env, resolution=1.0),
+        NativeVectorEnv,
+    ],
+    ids=["NormalizeReward", "PotentialShaping", "CountBonus", "NativeVectorEnv"],
+)
+def test_one_head_wrappers_refuse_a_multi_head_env(wrap) -> None:
+    with pytest.raises(ValueError, match=r"needs a one-head reward \[B, 1\]; CoinCorridor has reward_heads=2"):
+        wrap(CoinCorridor(num_envs=2))
 
 
 def test_coin_corridor_walking_right_reaches_the_goal_and_coins_pay_their_side() -> None:

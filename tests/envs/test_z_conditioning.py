@@ -83,7 +83,7 @@ def test_a_restored_wrapper_draws_the_same_strategies_and_rewards():
 
 
 def test_bad_arguments_and_a_bad_statistic_are_named():
-    with pytest.raises(ValueError, match="needs a one-head env, CoinCorridor has reward_heads=2"):
+    with pytest.raises(ValueError, match="ZConditioning: needs a one-head reward .*CoinCorridor has reward_heads=2"):
         ZConditioning(CoinCorridor(num_envs=1), _left, z_dim=1)
     with pytest.raises(ValueError, match="z_dim must be an int >= 1"):
         ZConditioning(LeftRight(), _left, z_dim=0)
