@@ -170,7 +170,8 @@ class SumRewardHeads(EnvWrapper):
     Examples:
         >>> from rl4py.envs import CoinCorridor
         >>> env = SumRewardHeads(CoinCorridor(num_envs=2))
-        >>> env.reward_heads, env.step_tensors(env.rand_action()).next["reward"].shape if env.reset_tensors(0) else 0
+        >>> _ = env.reset_tensors(0)
+        >>> env.reward_heads, env.step_tensors(torch.ones(2, dtype=torch.int64)).next["reward"].shape
         (1, torch.Size([2, 1]))
     """
 
