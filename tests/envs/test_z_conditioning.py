@@ -17,7 +17,7 @@ from rl4py.envs import (
     left_side_fraction,
     z_pseudo_reward,
 )
-from rl4py.modules import MLP, ZConditionedMLP, make_z_conditioned_actor_critic
+from rl4py.modules import make_z_conditioned_actor_critic
 from rl4py.testing import shift_seed
 from rl4py.trainers import PPOConfig, train_ppo
 
@@ -97,26 +97,6 @@ def test_bad_arguments_and_a_bad_statistic_are_named():
     env.reset_tensors(0)
     with pytest.raises(ValueError, match=r"statistic must return a tensor \[num_envs, z_dim\] = \(2, 1\), got \(2, 2"):
         env.step_tensors(torch.tensor([STAY, STAY]))
-
-
-def test_conditioned_mlps_concat_and_film():
-    x, z, s = torch.randn(6, 8), torch.rand(6, 1), torch.rand(6, 1)
-    concat = ZConditionedMLP(8, 2, 3, num_cells=(16,), mode="concat")
-    assert concat(x, z, s).shape == (6, 3) and concat.net[0].in_features == 10
-    film = ZConditionedMLP(8, 2, 3, num_cells=(16, 16), mode="film")
-    # FiLM starts as the identity: the output does not depend on the context until it learns to
-    torch.testing.assert_close(film(x, z, s), film(x, torch.zeros_like(z), torch.ones_like(s)))
-    plain = MLP(8, 3, (16, 16))
-    for src, dst in zip(film.linears, (plain[0], plain[2])):
-        dst.load_state_dict(src.state_dict())
-    plain[4].load_state_dict(film.head.state_dict())
-    torch.testing.assert_close(film(x, z, s), plain(x))
-    with pytest.raises(ValueError, match=r"expected x \[\*B, 8\] and a context \[\*B, 2\]"):
-        film(x, z)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        ZConditionedMLP(8, 2, 3, mode="sum")
-    with pytest.raises(ValueError, match="needs at least one hidden layer"):
-        ZConditionedMLP(8, 2, 3, num_cells=(), mode="film")
 
 
 def _statistic_per_z(actor, zs, seed: int) -> list[float]:
