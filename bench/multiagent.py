@@ -297,7 +297,7 @@ def run_spread(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         config = MAPPOConfig(
             num_envs=args.num_envs,
-            rollout_length=25,
+            rollout_length=args.rollout_length,
             total_frames=args.frames,
             lr=args.lr,
             gamma=0.99,
@@ -305,7 +305,7 @@ def run_spread(args: argparse.Namespace) -> None:
             num_minibatches=args.minibatches,
             entropy_coeff=0.01,
             num_cells=(128, 128),
-            window=args.num_envs,
+            window=4 * args.num_envs,
             seed=seed,
         )
         result = train_mappo(
@@ -377,7 +377,7 @@ def run_privileged(args: argparse.Namespace) -> None:
                 critic_input=critic,
                 seed=seed,
             )
-            result = train_mappo(Rendezvous(num_envs=16), config)
+            result = train_mappo(Rendezvous(num_envs=16, background=tuple(args.background)), config)
             score = float(
                 evaluate_policy(
                     Rendezvous(num_envs=256, background=(0.0,)),
@@ -427,14 +427,16 @@ def main() -> None:
     spread = sub.add_parser("spread")
     spread.add_argument("--runs", type=int, default=1)
     spread.add_argument("--frames", type=int, default=200_000)
-    spread.add_argument("--num-envs", type=int, default=16)
-    spread.add_argument("--lr", type=float, default=7e-4)
+    spread.add_argument("--num-envs", type=int, default=32)
+    spread.add_argument("--rollout-length", type=int, default=50)
+    spread.add_argument("--lr", type=float, default=1e-3)
     spread.add_argument("--epochs", type=int, default=10)
     spread.add_argument("--minibatches", type=int, default=4)
     spread.add_argument("--plot", default=None)
     privileged = sub.add_parser("privileged")
     privileged.add_argument("--runs", type=int, default=3)
     privileged.add_argument("--frames", type=int, default=100_000)
+    privileged.add_argument("--background", type=float, nargs="+", default=[-4.0, 0.0, 4.0])
     args = parser.parse_args()
     {"vmas": run_vmas, "spread": run_spread, "privileged": run_privileged}[args.part](args)
 

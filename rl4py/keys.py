@@ -75,6 +75,11 @@ TRANSITION_KEYS: tuple = (
 
 EPISODE_RETURN = "episode_return"
 EPISODE_LENGTH = "episode_length"
+#: an env with K reward heads (``EnvBase.reward_heads``): each head's running episode return ``[B, K]``
+#: (``"episode_return"`` holds their sum)
+EPISODE_HEAD_RETURNS = "episode_head_returns"
+#: a z-conditioned env's strategy embedding ``[B, z_dim]`` (rl4py.envs.ZConditioning)
+STRATEGY = "z"
 
 
 def next_key(key: NestedKey) -> tuple[str, ...]:

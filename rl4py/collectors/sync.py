@@ -13,7 +13,7 @@ from rl4py.collectors.recurrent_state import RecurrentState, is_recurrent
 from rl4py.envs.base import EnvBase, NestedKey
 from rl4py.envs.wrappers import EpisodeStats, find_wrapper
 
-__all__ = ["SyncCollector", "finished_episodes"]
+__all__ = ["SyncCollector", "finished_episodes", "finished_head_returns"]
 
 Policy = Callable[[TensorDictBase], TensorDictBase]
 
@@ -282,3 +282,15 @@ def finished_episodes(rollout: TensorDictBase) -> tuple[torch.Tensor, torch.Tens
 
     done = time_major((keys.NEXT, keys.DONE))
     return time_major((keys.NEXT, keys.EPISODE_RETURN))[done], time_major((keys.NEXT, keys.EPISODE_LENGTH))[done]
+
+
+def finished_head_returns(rollout: TensorDictBase) -> torch.Tensor | None:
+    """The per-head returns ``[N, K]`` of the episodes that ended in ``rollout`` (in
+    :func:`~rl4py.finished_episodes`' order), or ``None`` when the env has one reward head (no
+    ``("next", "episode_head_returns")``)."""
+    key = (keys.NEXT, keys.EPISODE_HEAD_RETURNS)
+    if key not in rollout.keys(include_nested=True):
+        return None
+    heads = rollout.get(key)  # [*B, T, K]
+    done = rollout.get((keys.NEXT, keys.DONE)).squeeze(-1).movedim(-1, 0)  # [T, *B]
+    return heads.movedim(-2, 0)[done]

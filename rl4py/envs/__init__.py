@@ -4,10 +4,12 @@ from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.action_masks import check_masked_action, has_action_mask, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.coin_corridor import CoinCorridor
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.heroes import HERO_TYPES, HeroLane, HeroType, hero_compositions
+from rl4py.envs.left_right import LeftRight, left_side_fraction
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_agent import CRITIC_INPUTS, MultiAgentEnv, agents_to_batch, check_agent_spaces
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
@@ -26,8 +28,11 @@ from rl4py.envs.wrappers import (
     NormalizeReward,
     ObservationNorm,
     RewardClip,
+    SumRewardHeads,
     find_wrapper,
+    require_one_reward_head,
 )
+from rl4py.envs.z_conditioning import PSEUDO_REWARD, Z_STATISTICS, ZConditioning, z_pseudo_reward
 
 __all__ = [
     "CORRIDOR_LAYOUT",
@@ -35,8 +40,11 @@ __all__ = [
     "EXTRINSIC_REWARD",
     "HERO_TYPES",
     "NATIVE_ENVS",
+    "PSEUDO_REWARD",
+    "Z_STATISTICS",
     "Acrobot",
     "CartPole",
+    "CoinCorridor",
     "CountBonus",
     "EnvBase",
     "EnvStep",
@@ -47,6 +55,7 @@ __all__ = [
     "GymEnv",
     "HeroLane",
     "HeroType",
+    "LeftRight",
     "MountainCar",
     "MountainCarContinuous",
     "MultiAgentEnv",
@@ -63,6 +72,8 @@ __all__ = [
     "VmasEnv",
     "agents_to_batch",
     "check_agent_spaces",
+    "SumRewardHeads",
+    "ZConditioning",
     "check_finite",
     "check_masked_action",
     "draw_cartpole",
@@ -70,7 +81,10 @@ __all__ = [
     "find_wrapper",
     "has_action_mask",
     "hero_compositions",
+    "left_side_fraction",
     "make_env",
     "mask_size",
     "random_allowed_action",
+    "require_one_reward_head",
+    "z_pseudo_reward",
 ]

@@ -9,7 +9,7 @@ Layout of one step (TorchRL-compatible)::
 
     root:  "observation" [B, *obs_shape], "action" [B, *action_shape]
     next:  ("next", "observation")  true next observation (the terminal one at an episode end)
-           ("next", "reward")       [B, 1] float
+           ("next", "reward")       [B, 1] float ([B, K] for an env with K reward heads)
            ("next", "terminated")   [B, 1] bool
            ("next", "truncated")    [B, 1] bool
            ("next", "done")         [B, 1] bool, terminated | truncated
@@ -80,7 +80,7 @@ class EnvBase(ABC):
         device: device of every tensor the env returns and accepts.
         validate: check every action (shape, dtype, bounds), the shape, dtype and device of
             every returned entry (observations ``[B, *space.shape]``, ``"action_mask"``
-            ``[B, mask_size]`` bool, ``("next", "reward")`` ``[B, 1]`` float, the done flags
+            ``[B, mask_size]`` bool, ``("next", "reward")`` ``[B, reward_heads]`` float, the done flags
             ``[B, 1]`` bool) and every observation and reward (NaN/inf), and raise an error
             naming the env, the key, the expected and the received value. The shape and dtype
             checks read metadata only (no device sync). Costs a few microseconds per step.
@@ -105,6 +105,9 @@ class EnvBase(ABC):
     #: steps recorded before :meth:`flush_checks` runs by itself (bounds the references a
     #: deferring env holds when nothing flushes it).
     max_deferred_steps: int = 4096
+    #: reward components ``K`` the env returns: ``("next", "reward")`` is ``[B, K]`` (multi-head value
+    #: decomposition, :class:`~rl4py.values.MultiHeadGAE`); 1 for a plain scalar reward ``[B, 1]``.
+    reward_heads: int = 1
 
     def __init__(
         self,
@@ -292,7 +295,7 @@ class EnvBase(ABC):
         Every key of ``required`` must be present. Observation entries must be
         ``[B, *space.shape]`` (the space of the entry in ``single_observation_space``), floating
         for a floating ``Box`` and integer or bool for the integer spaces; ``"action_mask"``
-        ``[B, mask_size]`` bool; ``"reward"`` ``[B, 1]`` floating; ``"terminated"``,
+        ``[B, mask_size]`` bool; ``"reward"`` ``[B, reward_heads]`` floating; ``"terminated"``,
         ``"truncated"``, ``"done"`` ``[B, 1]`` bool. Any other entry must be batched,
         ``[B, ...]``. Every entry must be on :attr:`device`.
 
@@ -350,7 +353,12 @@ class EnvBase(ABC):
         """``(shape, dtype kind, description)`` of a returned entry, from the spaces."""
         b = self.num_envs
         if key == keys.REWARD:
-            return (b, 1), "float", "[num_envs, 1] float"
+            k = self.reward_heads
+            if not isinstance(k, int) or k < 1:
+                raise ValueError(f"{self.name}: reward_heads must be a positive int, got {k!r}")
+            if k == 1:
+                return (b, 1), "float", "[num_envs, 1] float; an env with K reward components sets reward_heads = K"
+            return (b, k), "float", f"[num_envs, reward_heads] float, one reward per head (reward_heads={k})"
         if key in (keys.TERMINATED, keys.TRUNCATED, keys.DONE):
             return (b, 1), "bool", "[num_envs, 1] bool"
         if key == keys.ACTION_MASK:

@@ -12,7 +12,7 @@ import torch
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
-from rl4py.envs.wrappers import EnvWrapper
+from rl4py.envs.wrappers import EnvWrapper, require_one_reward_head
 
 __all__ = ["EXTRINSIC_REWARD", "CountBonus", "PotentialShaping"]
 
@@ -55,6 +55,7 @@ class PotentialShaping(EnvWrapper):
             raise TypeError(f"PotentialShaping: potential must be callable, got {type(potential).__name__}")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"PotentialShaping: gamma must be in [0, 1], got {gamma}")
+        require_one_reward_head(env, "PotentialShaping")
         super().__init__(env)
         self.potential = potential
         self.gamma = float(gamma)
@@ -120,6 +121,7 @@ class CountBonus(EnvWrapper):
     def __init__(
         self, env: EnvBase, resolution: float | list[float], coeff: float = 0.01, table_size: int = 1 << 20
     ) -> None:
+        require_one_reward_head(env, "CountBonus")
         super().__init__(env)
         shape = env.single_observation_space.shape
         if shape is None or len(shape) != 1:

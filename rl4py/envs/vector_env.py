@@ -11,6 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, NestedKey
+from rl4py.envs.wrappers import require_one_reward_head
 
 __all__ = ["NativeVectorEnv"]
 
@@ -71,6 +72,7 @@ class NativeVectorEnv(VectorEnv):
     def __init__(self, env: EnvBase, render_mode: str | None = None) -> None:
         if not isinstance(env, EnvBase):
             raise TypeError(f"NativeVectorEnv: env must be an rl4py EnvBase, got {type(env).__name__}")
+        require_one_reward_head(env, "NativeVectorEnv")
         if isinstance(env.single_observation_space, gym.spaces.Dict):
             raise TypeError(
                 f"NativeVectorEnv({env.name}): the observation space {env.single_observation_space} is a Dict; "

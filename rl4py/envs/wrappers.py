@@ -21,7 +21,9 @@ __all__ = [
     "NormalizeReward",
     "ObservationNorm",
     "RewardClip",
+    "SumRewardHeads",
     "find_wrapper",
+    "require_one_reward_head",
 ]
 
 
@@ -56,6 +58,10 @@ class EnvWrapper(EnvBase):
     def observation_keys(self) -> tuple[NestedKey, ...]:
         # read through: an env may learn its keys at its first reset (GymEnv's mask_from="auto")
         return self.env.observation_keys
+
+    @property
+    def reward_heads(self) -> int:
+        return self.env.reward_heads
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
         return self.env.reset_tensors(seed)
@@ -113,6 +119,16 @@ def merge_moments(
     return mean + delta * (n / total), merged_var, total
 
 
+def require_one_reward_head(env: EnvBase, owner: str) -> None:
+    """Raises ``ValueError`` unless ``env`` returns one reward ``[B, 1]`` (``reward_heads == 1``): for
+    wrappers and adapters that would otherwise broadcast over, or drop, an env's reward heads."""
+    if env.reward_heads != 1:
+        raise ValueError(
+            f"{owner}: needs a one-head reward [B, 1]; {env.name} has reward_heads={env.reward_heads} "
+            "(sum the heads first with rl4py.envs.SumRewardHeads)"
+        )
+
+
 def find_wrapper(env: EnvBase, wrapper_type: type[EnvWrapper]) -> EnvWrapper | None:
     """Returns the outermost wrapper of type ``wrapper_type`` around ``env``, or ``None``."""
     while isinstance(env, EnvWrapper):
@@ -139,6 +155,45 @@ class RewardClip(EnvWrapper):
     def _step(self, action: torch.Tensor) -> EnvStep:
         out = self.env.step_tensors(action)
         out.next[keys.REWARD] = out.next[keys.REWARD].clamp(-self.limit, self.limit)
+        return out
+
+
+class SumRewardHeads(EnvWrapper):
+    """Turns an env's ``K`` reward heads ``[B, K]`` into one reward ``[B, 1]``: ``sum_h weights[h] * r_h``.
+
+    The single-head baseline of a multi-head env (train a one-head critic on the summed reward).
+
+    Args:
+        env: an env with ``reward_heads = K > 1``.
+        weights: ``K`` per-head weights (default: all ones, the plain sum).
+
+    Examples:
+        >>> from rl4py.envs import CoinCorridor
+        >>> env = SumRewardHeads(CoinCorridor(num_envs=2))
+        >>> _ = env.reset_tensors(0)
+        >>> env.reward_heads, env.step_tensors(torch.ones(2, dtype=torch.int64)).next["reward"].shape
+        (1, torch.Size([2, 1]))
+    """
+
+    def __init__(self, env: EnvBase, weights: tuple[float, ...] | list[float] | None = None) -> None:
+        k = env.reward_heads
+        if k < 2:
+            raise ValueError(f"SumRewardHeads: {env.name} has reward_heads={k}; expected an env with 2 or more heads")
+        weights = (1.0,) * k if weights is None else tuple(float(w) for w in weights)
+        if len(weights) != k:
+            raise ValueError(f"SumRewardHeads: weights must have one entry per reward head ({k}), got {weights}")
+        super().__init__(env)
+        self.weights = weights
+        self._weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+    @property
+    def reward_heads(self) -> int:
+        return 1
+
+    def _step(self, action: torch.Tensor) -> EnvStep:
+        out = self.env.step_tensors(action)
+        reward = out.next[keys.REWARD]
+        out.next[keys.REWARD] = (reward * self._weights.to(reward.dtype)).sum(-1, keepdim=True)
         return out
 
 
@@ -276,13 +331,19 @@ class EpisodeStats(EnvWrapper):
     they are the whole episode's return and length. The accumulators live in the wrapper, so
     an episode longer than a rollout is counted once, whole.
 
+    For an env with ``K > 1`` reward heads (:attr:`~rl4py.envs.EnvBase.reward_heads`),
+    ``"episode_return"`` ``[B, 1]`` is the unweighted sum over the heads (the env's total reward:
+    head weights are a training choice, not part of the task) and ``("next", "episode_head_returns")``
+    ``[B, K]`` keeps each head's return.
+
     Args:
         env: the wrapped env.
     """
 
     def __init__(self, env: EnvBase) -> None:
         super().__init__(env)
-        self.episode_return = torch.zeros(self.num_envs, 1, dtype=torch.float32, device=self.device)
+        #: each head's running return ``[B, K]`` (``[B, 1]`` for a one-head env)
+        self.episode_return = torch.zeros(self.num_envs, self.reward_heads, dtype=torch.float32, device=self.device)
         self.episode_length = torch.zeros(self.num_envs, 1, dtype=torch.int64, device=self.device)
 
     def _reset(self, seed: int | None) -> dict[NestedKey, torch.Tensor]:
@@ -295,7 +356,11 @@ class EpisodeStats(EnvWrapper):
         out = self.env.step_tensors(action)
         ret = self.episode_return + out.next[keys.REWARD]
         length = self.episode_length + 1
-        out.next[keys.EPISODE_RETURN] = ret
+        if ret.shape[-1] == 1:
+            out.next[keys.EPISODE_RETURN] = ret
+        else:
+            out.next[keys.EPISODE_RETURN] = ret.sum(-1, keepdim=True)
+            out.next[keys.EPISODE_HEAD_RETURNS] = ret
         out.next[keys.EPISODE_LENGTH] = length
         done = out.next[keys.DONE]
         self.episode_return = ret.masked_fill(done, 0.0)
@@ -311,6 +376,11 @@ class EpisodeStats(EnvWrapper):
 
     def load_state_dict(self, state: dict) -> None:
         self.env.load_state_dict(state["env"])
+        if tuple(state["episode_return"].shape) != tuple(self.episode_return.shape):
+            raise ValueError(
+                f"{self.name}: the checkpoint's episode_return has shape {tuple(state['episode_return'].shape)}, "
+                f"expected {tuple(self.episode_return.shape)} ([num_envs, reward_heads])"
+            )
         self.episode_return = state["episode_return"].to(self.device).clone()
         self.episode_length = state["episode_length"].to(self.device).clone()
 
@@ -354,6 +424,7 @@ class NormalizeReward(EnvWrapper):
             raise ValueError(f"NormalizeReward: gamma must be in [0, 1], got {gamma}")
         if not epsilon > 0:
             raise ValueError(f"NormalizeReward: epsilon must be > 0, got {epsilon}")
+        require_one_reward_head(env, "NormalizeReward")
         super().__init__(env if find_wrapper(env, EpisodeStats) is not None else EpisodeStats(env))
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)

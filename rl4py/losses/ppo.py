@@ -33,6 +33,13 @@ class PPOLoss(LossModule):
     ``approx_kl`` (``mean((r - 1) - log r)``), ``clip_fraction``, ``entropy``,
     ``explained_variance``.
 
+    **Multi-head critic.** A critic writing ``"state_value"`` ``[*B, K]`` with ``K`` per-head
+    targets ``"value_target"`` ``[*B, K]`` (:class:`~rl4py.values.MultiHeadGAE`; the advantage
+    stays ``[*B, 1]``, the weighted sum): ``loss_critic`` is ``critic_coeff`` times the *sum* of
+    the heads' value losses (each the mean above over its head), ``explained_variance`` is that of
+    the summed values, and the diagnostics add ``value_loss_head{h}`` (before ``critic_coeff``) and
+    ``explained_variance_head{h}`` for each head ``h``.
+
     Reads ``"observation"`` (the actor's and critic's in-keys), ``"action"``,
     ``"action_log_prob"``, ``"advantage"``, ``"value_target"`` and, for value clipping,
     ``"state_value"`` (the values at collection time, written by the estimator).
@@ -115,7 +122,7 @@ class PPOLoss(LossModule):
         self.value_key = value_key
 
     def _value(self, td: TensorDictBase) -> torch.Tensor:
-        """The critic's ``[*B, 1]`` values at ``td`` (with gradient)."""
+        """The critic's ``[*B, K]`` values at ``td`` (with gradient; ``K = 1`` for a one-head critic)."""
         critic = self.critic
         if (
             type(critic) is TensorDictModule
@@ -193,12 +200,27 @@ class PPOLoss(LossModule):
             if self.value_clip is not None
             else value
         )
-        value_loss = F.clipped_value_loss(value, old_value, value_target, self.value_clip).mean()
+        per_sample = F.clipped_value_loss(value, old_value, value_target, self.value_clip)
+        heads = value.shape[-1]
+        head_stats: dict[str, torch.Tensor] = {}
+        if heads == 1:
+            value_loss = per_sample.mean()
+        else:  # one value loss per reward head (each like a one-head loss), summed
+            head_losses = per_sample.reshape(-1, heads).mean(0)
+            value_loss = head_losses.sum()
 
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean()
             clip_fraction = ((ratio - 1.0).abs() > self.clip_epsilon).float().mean()
-            explained = F.explained_variance(value, value_target)
+            if heads == 1:
+                explained = F.explained_variance(value, value_target)
+            else:
+                explained = F.explained_variance(value.sum(-1), value_target.sum(-1))
+                for h in range(heads):
+                    head_stats[f"value_loss_head{h}"] = head_losses[h].detach()
+                    head_stats[f"explained_variance_head{h}"] = F.explained_variance(
+                        value[..., h], value_target[..., h]
+                    )
         return TensorDict(
             {
                 "loss_objective": -objective.mean(),
@@ -208,6 +230,7 @@ class PPOLoss(LossModule):
                 "approx_kl": approx_kl,
                 "clip_fraction": clip_fraction,
                 "explained_variance": explained,
+                **head_stats,
             },
             batch_size=[],
         )

@@ -34,6 +34,7 @@ from rl4py.modules.recurrent_actor import (
 from rl4py.modules.rssm import RSSM, RSSM_PRESETS, RSSMSize, RSSMState
 from rl4py.modules.twohot import Symlog, TwoHot, symexp, symlog
 from rl4py.modules.vae import BetaVAE, gaussian_kl
+from rl4py.modules.z_conditioning import Z_CONDITIONING_MODES, ZConditionedMLP, make_z_conditioned_actor_critic
 
 __all__ = [
     "BlockGRU",
@@ -93,4 +94,7 @@ __all__ = [
     "TwoHot",
     "symexp",
     "symlog",
+    "Z_CONDITIONING_MODES",
+    "ZConditionedMLP",
+    "make_z_conditioned_actor_critic",
 ]

@@ -38,12 +38,13 @@ def make_discrete_actor_critic(
     n_actions: int,
     num_cells: Sequence[int] = (64, 64),
     activation: type[nn.Module] = Tanh,
+    value_heads: int = 1,
 ) -> tuple[ProbabilisticActor, TensorDictModule]:
     """Separate actor and critic MLPs, as in CleanRL's ``ppo.py``.
 
     The actor maps ``"observation"`` ``[*B, observation_size]`` to ``"logits"``
     ``[*B, n_actions]`` (output gain 0.01) and samples a categorical ``"action"``; the critic
-    writes ``"state_value"`` ``[*B, 1]`` (output gain 1). Hidden layers: orthogonal gain
+    writes ``"state_value"`` ``[*B, value_heads]`` (output gain 1). Hidden layers: orthogonal gain
     ``sqrt(2)``, zero bias.
 
     Args:
@@ -51,6 +52,8 @@ def make_discrete_actor_critic(
         n_actions: number of discrete actions.
         num_cells: hidden sizes of each network.
         activation: hidden activation.
+        value_heads: values the critic predicts, one per reward head (multi-head value
+            decomposition, :class:`~rl4py.values.MultiHeadGAE`).
 
     Returns:
         ``(actor, critic)``.
@@ -65,12 +68,7 @@ def make_discrete_actor_critic(
         in_keys=[keys.OBSERVATION],
         dist_keys=[keys.LOGITS],
     )
-    critic = TensorDictModule(
-        MLP(observation_size, 1, num_cells, activation, output_gain=1.0),
-        in_keys=[keys.OBSERVATION],
-        out_keys=[keys.STATE_VALUE],
-    )
-    return actor, critic
+    return actor, _critic(observation_size, num_cells, activation, value_heads)
 
 
 def make_actor_critic(
@@ -84,6 +82,7 @@ def make_actor_critic(
     tanh_squash: bool = False,
     gsde: bool = False,
     sde_sample_freq: int = -1,
+    value_heads: int = 1,
 ) -> tuple[ProbabilisticActor, TensorDictModule]:
     """Separate actor and critic MLPs for any of the supported single-env action spaces.
 
@@ -100,7 +99,8 @@ def make_actor_critic(
     samples and scores ``start, ..., start + n - 1``, logit ``k`` standing for action
     ``start + k`` (mask entry ``k`` too). With ``masked``, the actor reads ``"action_mask"``
     (bool, true = allowed) next to the observation. The critic writes ``"state_value"``
-    ``[*B, 1]``. Initialization follows CleanRL: hidden gain ``sqrt(2)``, policy head gain
+    ``[*B, value_heads]`` (one value per reward head; 1 by default). Initialization follows
+    CleanRL: hidden gain ``sqrt(2)``, policy head gain
     0.01, value head gain 1.
 
     Args:
@@ -117,6 +117,8 @@ def make_actor_critic(
             whose noise is the last hidden layer's features times an exploration matrix (initial
             ``log(sigma)`` = ``init_log_std``) instead of independent per-step Gaussian noise.
         sde_sample_freq: steps between new exploration matrices (``-1``: one per rollout).
+        value_heads: values the critic predicts, one per reward head of an env with
+            ``reward_heads = K`` (multi-head value decomposition, :class:`~rl4py.values.MultiHeadGAE`).
 
     Returns:
         ``(actor, critic)``.
@@ -159,7 +161,7 @@ def make_actor_critic(
             mlp = MLP(obs_size, d, num_cells, activation, output_gain=0.01)
             *hidden, head = mlp  # the hidden layers give the features the noise multiplies
             params = GSDEParams(nn.Sequential(*hidden), head, init_log_std, sde_sample_freq)
-            return GSDEActor(params, tanh=tanh_squash), _critic(obs_size, num_cells, activation)
+            return GSDEActor(params, tanh=tanh_squash), _critic(obs_size, num_cells, activation, value_heads)
         out = d if log_std_mode == "separate" else 2 * d
         params = GaussianParams(
             MLP(obs_size, out, num_cells, activation, output_gain=0.01), d, log_std_mode, init_log_std
@@ -172,13 +174,17 @@ def make_actor_critic(
         )
     else:
         raise TypeError(f"make_actor_critic: unsupported action space {action_space}")
-    return actor, _critic(obs_size, num_cells, activation)
+    return actor, _critic(obs_size, num_cells, activation, value_heads)
 
 
-def _critic(obs_size: int, num_cells: Sequence[int], activation: type[nn.Module]) -> TensorDictModule:
-    """The value MLP writing ``"state_value"`` ``[*B, 1]`` (value head gain 1)."""
+def _critic(
+    obs_size: int, num_cells: Sequence[int], activation: type[nn.Module], value_heads: int = 1
+) -> TensorDictModule:
+    """The value MLP writing ``"state_value"`` ``[*B, value_heads]`` (value head gain 1)."""
+    if not isinstance(value_heads, int) or value_heads < 1:
+        raise ValueError(f"make_actor_critic: value_heads must be an int >= 1, got {value_heads!r}")
     return TensorDictModule(
-        MLP(obs_size, 1, num_cells, activation, output_gain=1.0),
+        MLP(obs_size, value_heads, num_cells, activation, output_gain=1.0),
         in_keys=[keys.OBSERVATION],
         out_keys=[keys.STATE_VALUE],
     )

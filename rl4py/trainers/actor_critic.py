@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -35,6 +35,7 @@ __all__ = [
     "LossFactory",
     "actor_critic_update",
     "build_for_env",
+    "check_reward_heads",
     "make_networks",
     "make_value_estimator_for",
     "run_actor_critic",
@@ -138,9 +139,11 @@ def make_networks(
     critic: nn.Module | None = None,
     gsde: bool = False,
     sde_sample_freq: int = -1,
+    value_heads: int = 1,
 ) -> tuple[nn.Module, nn.Module]:
     """The actor and critic: those given, the others :func:`~rl4py.modules.make_actor_critic`'s MLPs
-    for the config's ``num_cells``, ``activation`` and ``init_log_std`` (a gSDE actor with ``gsde``)."""
+    for the config's ``num_cells``, ``activation`` and ``init_log_std`` (a gSDE actor with ``gsde``,
+    a critic with ``value_heads`` values)."""
     if actor is not None and critic is not None:
         return actor, critic
     activation = activation_class(config.activation, type(config).__name__)
@@ -153,24 +156,40 @@ def make_networks(
         init_log_std=config.init_log_std,
         gsde=gsde,
         sde_sample_freq=sde_sample_freq,
+        value_heads=value_heads,
     )
     return (actor if actor is not None else built_actor), (critic if critic is not None else built_critic)
 
 
 def make_value_estimator_for(
-    name: str, *, gamma: float, lmbda: float, actor: nn.Module, value_network: nn.Module
+    name: str,
+    *,
+    gamma: float,
+    lmbda: float,
+    actor: nn.Module,
+    value_network: nn.Module,
+    head_weights: Sequence[float] | None = None,
+    head_gammas: Sequence[float] | None = None,
 ) -> ValueEstimator:
     """The registered estimator ``name`` (:data:`~rl4py.values.VALUE_ESTIMATORS`), given whichever
-    of ``gamma``, ``lmbda``, ``actor`` and ``value_network`` its constructor takes.
+    of ``gamma``, ``lmbda``, ``actor`` and ``value_network`` its constructor takes; a multi-head
+    estimator (:class:`~rl4py.values.MultiHeadGAE`) gets ``weights=head_weights``,
+    ``gammas=head_gammas`` (or ``gamma`` for every head) and ``lmbdas=lmbda``.
 
     Raises:
         KeyError: ``name`` is not registered.
+        ValueError: a multi-head estimator without ``head_weights``.
     """
     if name not in VALUE_ESTIMATORS:
         raise KeyError(f"unknown value estimator {name!r}; registered: {sorted(VALUE_ESTIMATORS)}")
     cls = VALUE_ESTIMATORS[name]
     offered = {"gamma": gamma, "lmbda": lmbda, "actor": actor, "value_network": value_network}
     accepted = inspect.signature(cls).parameters
+    if "weights" in accepted:
+        if not head_weights:
+            raise ValueError(f"value estimator {name!r} needs head_weights, one weight per reward head")
+        offered.update(weights=tuple(head_weights), gammas=gamma if head_gammas is None else tuple(head_gammas))
+        offered["lmbdas"] = lmbda
     return cls(**{key: value for key, value in offered.items() if key in accepted})
 
 
@@ -192,9 +211,27 @@ def build_for_env(
     parts = build(
         env.single_observation_space, env.single_action_space, config, masked=has_action_mask(env), **components
     )
+    check_reward_heads(env, parts.value_estimator, type(config).__name__)
     for module in (parts.loss, parts.policy, *parts.estimators):
         module.to(env.device)
     return parts
+
+
+def check_reward_heads(env: EnvBase, estimator: ValueEstimator, owner: str) -> None:
+    """Raises ``ValueError`` unless the estimator fits ``env``'s reward heads: a multi-head estimator
+    (one with ``num_heads``) needs ``env.reward_heads == num_heads``, any other a one-head env."""
+    heads = getattr(estimator, "num_heads", 1)
+    if env.reward_heads != heads:
+        hint = (
+            "use estimator='multihead_gae' with one head_weights entry per head, or sum the heads with "
+            "rl4py.envs.SumRewardHeads"
+            if heads == 1
+            else f"give head_weights with {env.reward_heads} entries"
+        )
+        raise ValueError(
+            f"{owner}: {env.name} returns {env.reward_heads} reward head(s) but the value estimator "
+            f"{type(estimator).__name__} expects {heads}; {hint}"
+        )
 
 
 def make_optimizer(loss: LossModule, config: ActorCriticConfig) -> torch.optim.Optimizer:

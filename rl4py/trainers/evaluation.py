@@ -35,7 +35,8 @@ def evaluate_policy(
         deterministic: take the policy's mode (``InteractionType.DETERMINISTIC``) instead of sampling.
         seed: seed of the env reset.
         reward_key: the ``"next"`` entry summed into the return (``"extrinsic_reward"`` gives the task's
-            return under a reward-shaping wrapper, :mod:`rl4py.envs.reward_shaping`).
+            return under a reward-shaping wrapper, :mod:`rl4py.envs.reward_shaping`); an env with
+            several reward heads (``[B, K]``) counts their sum, as its ``"episode_return"`` does.
 
     Returns:
         Returns of the first episode of each sub-env, ``[B]`` float32.
@@ -60,7 +61,7 @@ def evaluate_policy(
                 raise KeyError(
                     f"evaluate_policy: the env's steps have no ('next', {reward_key!r}); they have {list(out.next)}"
                 )
-            total += out.next[reward_key].squeeze(-1) * running
+            total += out.next[reward_key].sum(-1) * running  # [B, K] reward heads: their sum
             running &= ~done.squeeze(-1)
             if not bool(running.any()):
                 return total

@@ -26,14 +26,15 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import MaxMetric, MeanMetric
 
 import rl4py
-from rl4py.collectors.sync import SyncCollector, finished_episodes
+from rl4py.collectors.sync import SyncCollector, finished_episodes, finished_head_returns
 from rl4py.distributed.consistency import check_same_settings
 from rl4py.envs.action_masks import has_action_mask
 from rl4py.envs.base import EnvBase
 from rl4py.envs.factory import make_env
 from rl4py.envs.wrappers import FrozenObservationNorm, ObservationNorm, find_wrapper
-from rl4py.loggers.names import EPISODIC_LENGTH, stat_key
+from rl4py.loggers.names import EPISODIC_LENGTH, EPISODIC_RETURN, stat_key
 from rl4py.modules.policy import predict
+from rl4py.trainers.actor_critic import check_reward_heads
 from rl4py.trainers.config import TrainConfig, lightning_config
 from rl4py.trainers.evaluation import evaluate_policy
 
@@ -165,6 +166,8 @@ class RolloutModule(pl.LightningModule, ABC):
         self.built = False
         self._recent: list[float] = []
         self.last_returns = torch.zeros(0)
+        #: this rank's per-head episode returns since the last log (envs with several reward heads)
+        self._head_returns: list[list[float]] = []
         self._observation_stats: dict | None = None  # rank 0's, from a checkpoint loaded without a Trainer
         self._plain_backward = False  # set per fit in on_train_start
 
@@ -224,6 +227,9 @@ class RolloutModule(pl.LightningModule, ABC):
         env = self.make_rank_env(device=self.trainer.strategy.root_device)
         torch.manual_seed(self.base_seed)  # the same networks on every rank
         self.build(env.single_observation_space, env.single_action_space, has_action_mask(env))
+        estimator = getattr(self, "value_estimator", None)
+        if estimator is not None:
+            check_reward_heads(env, estimator, type(self).__name__)
         self.built = True
         self.collector = SyncCollector(
             env, self.collection_policy(), self.rollout_length, seed=self.rank_seed, return_same_td=True
@@ -306,6 +312,9 @@ class RolloutModule(pl.LightningModule, ABC):
         self.episode_return.update(returns)
         self.max_episode_return.update(returns if returns.numel() else torch.tensor([float("-inf")]))
         self.episode_length.update(lengths.float())
+        heads = finished_head_returns(rollout)
+        if heads is not None:
+            self._head_returns.extend(heads.tolist())
 
     @property
     def global_env_frames(self) -> int:
@@ -342,6 +351,11 @@ class RolloutModule(pl.LightningModule, ABC):
             metrics["charts/episodic_return"] = float(episode_return)
             metrics["charts/max_episodic_return"] = float(max_return)
             metrics[EPISODIC_LENGTH] = float(episode_length)
+        if self._head_returns:  # this rank's episodes since the last log, one mean per reward head
+            n = len(self._head_returns)
+            for h, column in enumerate(zip(*self._head_returns)):
+                metrics[f"{EPISODIC_RETURN}_head{h}"] = sum(column) / n
+            self._head_returns = []
         metrics["charts/env_steps"] = float(self.global_env_frames)
         metrics.update({key: float(value) for key, value in (extra or {}).items()})
         self.publish_metrics(metrics, prog_bar=("charts/episodic_return", "charts/env_steps"))
@@ -535,6 +549,7 @@ class RolloutModule(pl.LightningModule, ABC):
             "env_frames": self.env_frames,
             "training_steps": self.training_steps,
             "recent_returns": list(self._recent),
+            "head_returns": [list(row) for row in self._head_returns],
             "metrics": {
                 "episode_return": dict(self.episode_return.metric_state),
                 "max_episode_return": dict(self.max_episode_return.metric_state),
@@ -587,6 +602,7 @@ class RolloutModule(pl.LightningModule, ABC):
         self.env_frames = int(state["env_frames"])
         self.training_steps = int(state.get("training_steps", 0))
         self._recent = list(state["recent_returns"])
+        self._head_returns = [list(row) for row in state.get("head_returns", [])]
         for metric_name, metric_state in state.get("metrics", {}).items():
             metric = getattr(self, metric_name)
             metric.load_state_dict({k: v.to(self.device) for k, v in metric_state.items()}, strict=False)

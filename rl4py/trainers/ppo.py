@@ -62,7 +62,15 @@ class PPOConfig(ActorCriticConfig):
     """GAE lambda."""
     estimator: str = "gae"
     """Value estimator stage: ``"gae"``, ``"vtrace"`` (with the actor's importance ratios),
-    ``"td_lambda"`` or any name in :data:`rl4py.values.VALUE_ESTIMATORS`."""
+    ``"td_lambda"``, ``"multihead_gae"`` (with ``head_weights``) or any name in
+    :data:`rl4py.values.VALUE_ESTIMATORS`."""
+    head_weights: tuple[float, ...] | None = None
+    """With ``estimator="multihead_gae"``: one weight per reward head of an env with
+    ``reward_heads = K`` (multi-head value decomposition); the critic gets ``K`` value heads and the
+    policy's advantage is ``sum_h head_weights[h] * A_h`` (:class:`~rl4py.values.MultiHeadGAE`)."""
+    head_gammas: tuple[float, ...] | None = None
+    """With ``head_weights``: each head's discount (``None``: ``gamma`` for every head), for example
+    a short horizon for a dense shaping head and a long one for the outcome."""
     clip_epsilon: float = 0.2
     """Surrogate clip range."""
     dual_clip: float | None = None
@@ -85,6 +93,22 @@ class PPOConfig(ActorCriticConfig):
         super().check()
         name = type(self).__name__
         check_range(self, "lmbda", 0.0, 1.0)
+        multihead = self.estimator == "multihead_gae"
+        if multihead and not self.head_weights:
+            raise ValueError(f"{name}: estimator='multihead_gae' needs head_weights, one weight per reward head")
+        if self.head_weights is not None and not multihead:
+            raise ValueError(
+                f"{name}: head_weights={self.head_weights!r} would be ignored: they apply to "
+                f"estimator='multihead_gae', got estimator={self.estimator!r}"
+            )
+        if self.head_gammas is not None:
+            if self.head_weights is None or len(self.head_gammas) != len(self.head_weights):
+                raise ValueError(
+                    f"{name}: head_gammas must have one discount per head of head_weights ({self.head_weights!r}), "
+                    f"got {self.head_gammas!r}"
+                )
+            if not all(0.0 <= g <= 1.0 for g in self.head_gammas):
+                raise ValueError(f"{name}: every entry of head_gammas must be in [0, 1], got {self.head_gammas!r}")
         if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
             raise ValueError(
                 f"{name}: sde_sample_freq must be >= 1, or -1 for once per rollout, got {self.sde_sample_freq}"
@@ -106,8 +130,14 @@ class PPOConfig(ActorCriticConfig):
             "normalize_advantage",
             "anneal_clip",
         ),
-        ("value_estimator",): ("estimator", "gamma", "lmbda"),
+        ("value_estimator",): ("estimator", "gamma", "lmbda", "head_gammas"),
+        ("critic", "value_estimator"): ("head_weights",),
     }
+
+    @property
+    def value_heads(self) -> int:
+        """Value heads of the critic the builder makes: ``len(head_weights)``, or 1."""
+        return len(self.head_weights) if self.head_weights else 1
 
     def loss_kwargs(self) -> dict:
         """The :class:`~rl4py.losses.PPOLoss` arguments this config sets."""
@@ -183,6 +213,8 @@ def build_ppo(
             built one reads (it would be dropped; :meth:`~rl4py.trainers.TrainConfig.refuse_shadowed`).
     """
     config.refuse_shadowed(actor=actor, critic=critic, loss=loss, value_estimator=value_estimator)
+    # a given multi-head estimator (MultiHeadGAE) sets the critic's heads
+    value_heads = getattr(value_estimator, "num_heads", None) if value_estimator is not None else config.value_heads
     actor, critic = make_networks(
         observation_space,
         action_space,
@@ -192,6 +224,7 @@ def build_ppo(
         critic=critic,
         gsde=config.gsde,
         sde_sample_freq=config.sde_sample_freq,
+        value_heads=value_heads or 1,
     )
     return ppo_parts(actor, critic, config, loss=loss, value_estimator=value_estimator)
 
@@ -210,7 +243,13 @@ def ppo_parts(
     factory = loss if loss is not None else functools.partial(PPOLoss, **config.loss_kwargs())
     if value_estimator is None:
         value_estimator = make_value_estimator_for(
-            config.estimator, gamma=config.gamma, lmbda=config.lmbda, actor=actor, value_network=critic
+            config.estimator,
+            gamma=config.gamma,
+            lmbda=config.lmbda,
+            actor=actor,
+            value_network=critic,
+            head_weights=config.head_weights,
+            head_gammas=config.head_gammas,
         )
     else:
         wire_value_estimator(value_estimator, critic, actor)

@@ -90,6 +90,11 @@ class RecurrentPPOConfig(PPOConfig):
         name = type(self).__name__
         if self.core not in CORES:
             raise ValueError(f"{name}: core must be one of {CORES}, got {self.core!r}")
+        if self.head_weights is not None:
+            raise ValueError(
+                f"{name}: head_weights={self.head_weights!r}: the recurrent critic has one value head; "
+                "multi-head value decomposition (estimator='multihead_gae') is built by PPOConfig's feed-forward critic"
+            )
         if self.chunk_length is not None and (self.chunk_length < 1 or self.rollout_length % self.chunk_length):
             raise ValueError(
                 f"{name}: chunk_length must be >= 1 and divide rollout_length {self.rollout_length}, "

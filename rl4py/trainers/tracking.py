@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Union
 import torch
 from tensordict import TensorDictBase
 
-from rl4py.collectors.sync import finished_episodes
+from rl4py.collectors.sync import finished_episodes, finished_head_returns
 from rl4py.loggers.base import Logger
 from rl4py.loggers.names import progress_metrics, stat_key
 
@@ -21,6 +21,10 @@ __all__ = ["EpisodeTracker", "ProgressLine", "ProgressReporter", "TrainResult"]
 
 class EpisodeTracker:
     """Keeps the returns and lengths of the last ``window`` finished episodes.
+
+    For an env with ``K > 1`` reward heads the returns are the sums over the heads (what
+    :class:`~rl4py.envs.EpisodeStats` writes as ``"episode_return"``, and what ``target_return``
+    compares with); :attr:`mean_head_returns` keeps each head's mean.
 
     Args:
         window: episodes in the running mean.
@@ -34,6 +38,8 @@ class EpisodeTracker:
         self.target_return = target_return
         self.recent: deque[float] = deque(maxlen=window)
         self.recent_lengths: deque[int] = deque(maxlen=window)
+        #: per-head returns of the last ``window`` episodes (envs with several reward heads)
+        self.recent_heads: deque[tuple[float, ...]] = deque(maxlen=window)
         self.episodes = 0
 
     def update(self, rollout: TensorDictBase) -> None:
@@ -42,7 +48,19 @@ class EpisodeTracker:
         values = returns.tolist()
         self.recent.extend(values)
         self.recent_lengths.extend(lengths.tolist())
+        heads = finished_head_returns(rollout)
+        if heads is not None:
+            self.recent_heads.extend(tuple(row) for row in heads.tolist())
         self.episodes += len(values)
+
+    @property
+    def mean_head_returns(self) -> tuple[float, ...] | None:
+        """Each reward head's mean return over the last ``window`` episodes (``None`` for a one-head
+        env or before the first episode)."""
+        if not self.recent_heads:
+            return None
+        n = len(self.recent_heads)
+        return tuple(sum(col) / n for col in zip(*self.recent_heads))
 
     @property
     def mean_return(self) -> float:
@@ -127,8 +145,9 @@ class ProgressReporter:
 
     Each record (a :class:`ProgressLine`) holds ``frames``, ``seconds`` (since ``start``, a
     ``time.perf_counter()`` value), ``steps_per_second``, the trainer's extra numbers, ``mean_return``
-    (with an :class:`EpisodeTracker`, also ``max_return`` and ``mean_length``) and every field of the
-    last update's stats (as floats). :attr:`history` lists them for the :class:`TrainResult`.
+    (with an :class:`EpisodeTracker`, also ``max_return``, ``mean_length`` and, for an env with
+    several reward heads, ``mean_return_head{h}``) and every field of the last update's stats (as
+    floats). :attr:`history` lists them for the :class:`TrainResult`.
 
     ``progress`` receives them as follows:
 
@@ -188,6 +207,8 @@ class ProgressReporter:
                 "max_return": mean_return.max_return,
                 "mean_length": mean_return.mean_length,
             }
+            for h, value in enumerate(mean_return.mean_head_returns or ()):
+                episodes[f"mean_return_head{h}"] = value
         else:
             episodes = {"mean_return": mean_return}
         fields = {k: float(v) for k, v in stats.items()} if stats is not None else {}
