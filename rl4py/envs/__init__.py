@@ -4,6 +4,7 @@ from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.action_masks import check_masked_action, has_action_mask, mask_size, random_allowed_action
 from rl4py.envs.base import EnvBase, EnvStep, check_finite
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.deep_sea import DeepSea
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
@@ -12,7 +13,7 @@ from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
 from rl4py.envs.pixels import PixelObservation
 from rl4py.envs.rendering import draw_cartpole, draw_gridworld
-from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping
+from rl4py.envs.reward_shaping import EXTRINSIC_REWARD, CountBonus, PotentialShaping, VisitCounts, grid_cells
 from rl4py.envs.vector_env import NativeVectorEnv
 from rl4py.envs.wrappers import (
     EnvWrapper,
@@ -31,6 +32,7 @@ __all__ = [
     "Acrobot",
     "CartPole",
     "CountBonus",
+    "DeepSea",
     "EnvBase",
     "EnvStep",
     "EnvWrapper",
@@ -48,11 +50,13 @@ __all__ = [
     "PixelObservation",
     "PotentialShaping",
     "RewardClip",
+    "VisitCounts",
     "check_finite",
     "check_masked_action",
     "draw_cartpole",
     "draw_gridworld",
     "find_wrapper",
+    "grid_cells",
     "has_action_mask",
     "make_env",
     "mask_size",

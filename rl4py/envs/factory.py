@@ -10,6 +10,7 @@ import torch
 from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
+from rl4py.envs.deep_sea import DeepSea
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
@@ -28,6 +29,7 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "MountainCarContinuous": MountainCarContinuous,
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
+    "DeepSea": DeepSea,
 }
 
 
@@ -46,7 +48,7 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``) or a gymnasium id
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"DeepSea"``) or a gymnasium id
             (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
