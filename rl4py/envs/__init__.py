@@ -8,6 +8,7 @@ from rl4py.envs.deep_sea import DeepSea
 from rl4py.envs.factory import NATIVE_ENVS, make_env
 from rl4py.envs.gridworld import CORRIDOR_LAYOUT, GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.hidden_opponent import OPPONENT, OPPONENT_STYLE, HiddenOpponent
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -29,6 +30,8 @@ __all__ = [
     "CORRIDOR_LAYOUT",
     "EXTRINSIC_REWARD",
     "NATIVE_ENVS",
+    "OPPONENT",
+    "OPPONENT_STYLE",
     "Acrobot",
     "CartPole",
     "CountBonus",
@@ -40,6 +43,7 @@ __all__ = [
     "FrozenObservationNorm",
     "GridWorld",
     "GymEnv",
+    "HiddenOpponent",
     "MountainCar",
     "MountainCarContinuous",
     "MultiDiscreteTarget",

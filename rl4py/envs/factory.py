@@ -13,6 +13,7 @@ from rl4py.envs.cartpole import CartPole
 from rl4py.envs.deep_sea import DeepSea
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
+from rl4py.envs.hidden_opponent import HiddenOpponent
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
 from rl4py.envs.pendulum import Pendulum
@@ -30,6 +31,7 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "GridWorld": GridWorld,
     "MultiDiscreteTarget": MultiDiscreteTarget,
     "DeepSea": DeepSea,
+    "HiddenOpponent": HiddenOpponent,
 }
 
 
@@ -48,8 +50,8 @@ def make_env(
 
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
-            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"DeepSea"``) or a gymnasium id
-            (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
+            ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"DeepSea"``,
+            ``"HiddenOpponent"``) or a gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         pixels: ``None`` for the env's own observations; an int ``S`` for ``S x S`` images or
