@@ -3,6 +3,7 @@ matching a fixed random network."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -124,7 +125,8 @@ class RND(nn.Module):
         return {"rnd_loss": float(loss.detach())}
 
     def get_extra_state(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict()}
+        # a copy: Adam's load_state_dict keeps same-device tensors, so a loaded twin would share its moments
+        return {"optimizer": copy.deepcopy(self.optimizer.state_dict())}
 
     def set_extra_state(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
