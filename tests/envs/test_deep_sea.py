@@ -34,12 +34,12 @@ def test_moving_right_every_step_is_the_only_way_to_the_treasure(size: int) -> N
         assert torch.equal(obs.argmax(-1), torch.full((3,), (t + 1) * size + t + 1))
     assert torch.equal(observations[-1], torch.zeros(3, size * size))
     # one move left anywhere loses the treasure: the return is minus the costs of the right moves
+    mapping = DeepSea(num_envs=1, size=size, mapping_seed=7).action_mapping
     for wrong_row in range(size):
-        env_left = DeepSea(num_envs=1, size=size, mapping_seed=7)
         choose = lambda row, column, w=wrong_row: torch.where(  # noqa: E731
-            row == w, 1 - env_left.action_mapping[row, column], env_left.action_mapping[row, column]
+            row == w, 1 - mapping[row, column], mapping[row, column]
         )
-        total, _ = _episode(env_left, choose)
+        total, _ = _episode(DeepSea(num_envs=1, size=size, mapping_seed=7), choose)
         assert total.item() == pytest.approx(-(size - 1) * 0.01 / size, abs=1e-6)
 
 

@@ -1,4 +1,4 @@
-"""rl4py.envs.HiddenOpponent: rewards, scouting, truncation, the style's move frequencies, Bayes accuracy, checkpoints."""
+"""rl4py.envs.HiddenOpponent: rewards, scouting, truncation, move frequencies, Bayes accuracy, checkpoints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IntrinsicRewardWrapper and IntrinsicRewardStage: reward = extrinsic + coeff * intrinsic, extrinsic episode returns."""
+"""IntrinsicRewardWrapper and IntrinsicRewardStage: reward = extrinsic + coeff * intrinsic; extrinsic returns."""
 
 from __future__ import annotations
 
