@@ -22,6 +22,7 @@ SMOKE_RUNS = {
     "ppo_multi_discrete.py": ([], r"^a random policy that respects the mask scores 4\.21$"),
     "action_masking.py": ([], r"^optimal 0\.855 +masked -?[0-9.]+ +unmasked -?[0-9.]+$"),
     "reward_shaping.py": ([], r"^count bonus +task return +-?[0-9.]+"),
+    "intrinsic_reward.py": ([], r"^count bonus +(solved|not solved) +after +\d+ env steps +mean task return"),
     "lstm_policy.py": ([], r"^not solved within 2048 env steps"),
     "dqn_cartpole.py": ([], r"^not solved within 2048 env steps"),
     "impala_cartpole.py": ([], r"^not solved: mean return [0-9.]+ after 4096 env steps"),
