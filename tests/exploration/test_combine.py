@@ -123,3 +123,24 @@ def test_bad_rewards_are_refused() -> None:
     td = TensorDict({"next": {"reward": torch.zeros(2, 3, 1)}}, [2, 3])
     with pytest.raises(ValueError, match=r"expected a float tensor \(2, 3, 1\)"):
         stage(td)
+
+
+def test_a_lightning_module_registers_and_runs_a_stage_before_its_value_estimator() -> None:
+    import lightning.pytorch as pl
+
+    from rl4py.trainers import PPOModule
+
+    class CountedPPO(PPOModule):
+        def build(self, observation_space, action_space, masked: bool) -> None:
+            parts = build_ppo(observation_space, action_space, self.config, masked=masked)
+            parts.estimators.insert(0, IntrinsicRewardStage(CountReward(25, resolution=1.0), coeff=0.1))
+            self.set_parts(parts)
+
+    model = CountedPPO("DeepSea", PPOConfig(num_envs=4, rollout_length=16, total_frames=128), env_kwargs={"size": 5})
+    trainer = pl.Trainer(
+        logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False, max_epochs=-1
+    )
+    trainer.fit(model)
+    assert isinstance(model.value_estimator, GAE)
+    counts = model.state_dict()["estimator_stages.0.intrinsic.table.counts"]  # checkpointed with the module
+    assert int(counts.sum()) == 128
