@@ -3,6 +3,7 @@ wrapper (:class:`IntrinsicRewardWrapper`) and a rollout stage (:class:`Intrinsic
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -147,7 +148,9 @@ class IntrinsicRewardWrapper(EnvWrapper):
 
     def state_dict(self) -> dict:
         root = None if self._root is None else {k: v.clone() for k, v in self._root.items()}
-        return {"env": self.env.state_dict(), "intrinsic": self.intrinsic.state_dict(), "root": root}
+        # a copy: a module's state_dict holds its live buffers (the counts change in place)
+        intrinsic = copy.deepcopy(self.intrinsic.state_dict())
+        return {"env": self.env.state_dict(), "intrinsic": intrinsic, "root": root}
 
     def load_state_dict(self, state: dict) -> None:
         self.env.load_state_dict(state["env"])
