@@ -3,7 +3,8 @@
 - ``deep_sea``: PPO on :class:`rl4py.envs.DeepSea` (bsuite's deep sea, randomized actions, ``--sizes``,
   default 20; each seed its own action mapping) with three rewards: the task's alone (``plain``),
   plus a count bonus (``count``: ``0.1 / sqrt(N(s'))`` over the one-hot cells,
-  :class:`~rl4py.exploration.CountReward` through :class:`~rl4py.exploration.IntrinsicRewardWrapper`)
+  :class:`~rl4py.exploration.CountReward` through :class:`~rl4py.exploration.IntrinsicRewardWrapper`;
+  ``simhash``: the same over 32-bit SimHash codes of the observation)
   and plus RND (``rnd``: ``0.5 *`` the normalized prediction error, :class:`~rl4py.exploration.RND`
   trained on each rollout through :class:`~rl4py.exploration.IntrinsicRewardStage`). A run is solved
   when the mean extrinsic return of the last 32 episodes reaches ``--target`` (0.9; the optimum is 0.99,
@@ -43,9 +44,9 @@ from rl4py.exploration import (
 from rl4py.modules import BetaVAE
 from rl4py.trainers import PPOConfig, train_ppo
 
-METHODS = ("plain", "count", "rnd")
+METHODS = ("plain", "count", "simhash", "rnd")
 #: the bonus scale of each method
-COEFF = {"count": 0.1, "rnd": 0.5}
+COEFF = {"count": 0.1, "simhash": 0.1, "rnd": 0.5}
 
 
 def deep_sea_run(method: str, size: int, seed: int, budget: int, target: float = 0.9) -> dict:
@@ -54,6 +55,8 @@ def deep_sea_run(method: str, size: int, seed: int, budget: int, target: float =
     stages = []
     if method == "count":
         env = IntrinsicRewardWrapper(env, CountReward(size * size, resolution=1.0), coeff=COEFF["count"])
+    elif method == "simhash":
+        env = IntrinsicRewardWrapper(env, CountReward(size * size, hash_bits=32, seed=seed), coeff=COEFF["simhash"])
     elif method == "rnd":
         stages = [IntrinsicRewardStage(RND(size * size, seed=seed, epochs=4), coeff=COEFF["rnd"])]
     elif method != "plain":
@@ -103,7 +106,7 @@ def opponent_run(model: OpponentModel, method: str, seed: int, budget: int) -> f
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", default="deep_sea,opponent", help="comma-separated: deep_sea, opponent")
     parser.add_argument("--sizes", default="20", help="deep sea sizes, comma-separated")
-    parser.add_argument("--methods", default=",".join(METHODS), help="deep sea methods: plain, count, rnd")
+    parser.add_argument("--methods", default=",".join(METHODS), help="deep sea methods: plain, count, simhash, rnd")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=200_000, help="env steps per deep sea run")
     parser.add_argument("--target", type=float, default=0.9, help="mean extrinsic return that counts as solved")

@@ -11,6 +11,7 @@ from torch import nn
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
+from rl4py.envs.hidden_opponent import OPPONENT
 from rl4py.envs.wrappers import EnvWrapper
 from rl4py.modules.vae import BetaVAE
 
@@ -159,7 +160,7 @@ class EntropyReduction(nn.Module):
 
     update_first = True
 
-    def __init__(self, model: nn.Module, key: NestedKey = "opponent") -> None:
+    def __init__(self, model: nn.Module, key: NestedKey = OPPONENT) -> None:
         super().__init__()
         if not callable(getattr(model, "entropy", None)):
             raise TypeError(f"EntropyReduction: model must have entropy(features), got {type(model).__name__}")
@@ -197,7 +198,7 @@ class OpponentContext(EnvWrapper):
         (torch.Size([4, 3]), (3,))
     """
 
-    def __init__(self, env: EnvBase, model: OpponentModel, key: NestedKey = "opponent") -> None:
+    def __init__(self, env: EnvBase, model: OpponentModel, key: NestedKey = OPPONENT) -> None:
         super().__init__(env)
         space = env.single_observation_space
         if not isinstance(space, gym.spaces.Box) or space.shape is None or len(space.shape) != 1:
