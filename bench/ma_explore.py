@@ -10,13 +10,15 @@
   when the mean extrinsic return of the last 32 episodes reaches ``--target`` (0.9; the optimum is 0.99,
   any episode that misses the treasure returns <= 0, so 0.9 means >= 91% of the episodes find it) within
   ``--budget`` env steps (200k); a line per seed, a summary per method and size.
-  Measured (bench/results/ma_explore.jsonl): see docs/guide/exploration.md.
+  Measured (bench/results/ma_explore.jsonl, size 20, 3 seeds): plain 0/3; count 3/3, median 12.8k env steps
+  (SimHash the same); RND 2/3 (39k, 182k). More in docs/guide/exploration.md.
 - ``opponent``: :class:`rl4py.envs.HiddenOpponent` (3 hidden styles, up to 6 scouts). An
   :class:`~rl4py.exploration.OpponentModel` (Beta-VAE, latent 3, and a strategy head) is fitted on the
   features an always-scouting policy sees; reported: the head's accuracy per number of moves seen next to
   the Bayes-optimal accuracy, and PPO's mean return (last 200 episodes) at ``--opponent-budget`` env steps
   without the model (``blind``), with its embedding appended to the observation (``context``) and with
-  the embedding plus the entropy-reduction scouting reward (``context+scouting``).
+  the embedding plus the entropy-reduction scouting reward (``context+scouting``). Measured: the head is within
+  2 points of Bayes at every number of moves; blind 0.32, context 0.71, context+scouting 0.70 (medians).
 
     OMP_NUM_THREADS=1 nice python bench/ma_explore.py                        # both parts, ~2 minutes
     OMP_NUM_THREADS=1 nice python bench/ma_explore.py --parts deep_sea --sizes 20,30,40 --budget 500000
