@@ -33,7 +33,8 @@ class HiddenOpponent(EnvBase):
 
     - **Observation** ``"observation"`` ``[B, 1]`` float32: the fraction of the scouts used. The
       agent's own observation says nothing about the opponent.
-    - **Opponent features** ``"opponent"`` ``[B, K]`` float32: the counts of each move seen so far. A policy sees them only through an opponent model (for example
+    - **Opponent features** ``"opponent"`` ``[B, K]`` float32: the counts of each move seen so far. A
+      policy sees them only through an opponent model (for example
       :class:`rl4py.exploration.OpponentContext` appends its strategy embedding to ``"observation"``).
     - **Label** ``("next", "opponent_style")`` ``[B]`` int64: the episode's hidden style, to fit an
       opponent model on collected data.
