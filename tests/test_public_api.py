@@ -47,6 +47,7 @@ def test_subpackages_import_without_lightning():
         "rl4py.loggers",
         "rl4py.actor_learner",
         "rl4py.cloud",
+        "rl4py.exploration",
     ]
     code = (
         f"import sys; import {', '.join(names)}, rl4py.testing, rl4py.trainers; assert 'lightning' not in sys.modules"
@@ -72,6 +73,7 @@ ALLOWED = {
     "actor_learner": {"keys", "envs", "collectors"},
     "loggers": {"keys"},
     "cloud": set(),
+    "exploration": {"keys", "envs", "modules"},
 }
 
 

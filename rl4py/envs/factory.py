@@ -12,9 +12,11 @@ from rl4py.envs.acrobot import Acrobot
 from rl4py.envs.base import EnvBase
 from rl4py.envs.cartpole import CartPole
 from rl4py.envs.coin_corridor import CoinCorridor
+from rl4py.envs.deep_sea import DeepSea
 from rl4py.envs.gridworld import GridWorld
 from rl4py.envs.gym_adapter import GymEnv
 from rl4py.envs.heroes import HeroLane
+from rl4py.envs.hidden_opponent import HiddenOpponent
 from rl4py.envs.left_right import LeftRight
 from rl4py.envs.mountain_car import MountainCar, MountainCarContinuous
 from rl4py.envs.multi_discrete import MultiDiscreteTarget
@@ -37,6 +39,8 @@ NATIVE_ENVS: dict[str, type[EnvBase]] = {
     "HeroLane": HeroLane,
     "CoinCorridor": CoinCorridor,
     "LeftRight": LeftRight,
+    "DeepSea": DeepSea,
+    "HiddenOpponent": HiddenOpponent,
 }
 
 
@@ -56,9 +60,10 @@ def make_env(
     Args:
         name: a native env (``"CartPole"``, ``"Pendulum"``, ``"Acrobot"``, ``"MountainCar"``,
             ``"MountainCarContinuous"``, ``"GridWorld"``, ``"MultiDiscreteTarget"``, ``"HeroLane"``,
-            ``"Rendezvous"``, ``"CoinCorridor"``, ``"LeftRight"``), a gymnasium id (``"CartPole-v1"``,
-            ``"Acrobot-v1"``, ...), ``"vmas:<scenario>"`` (:class:`~rl4py.envs.VmasEnv`) or
-            ``"pettingzoo:<module>"`` (:class:`~rl4py.envs.PettingZooEnv`, ``"pettingzoo:mpe2.simple_spread_v3"``).
+            ``"Rendezvous"``, ``"CoinCorridor"``, ``"LeftRight"``, ``"DeepSea"``, ``"HiddenOpponent"``), a
+            gymnasium id (``"CartPole-v1"``, ``"Acrobot-v1"``, ...), ``"vmas:<scenario>"``
+            (:class:`~rl4py.envs.VmasEnv`) or ``"pettingzoo:<module>"`` (:class:`~rl4py.envs.PettingZooEnv`,
+            ``"pettingzoo:mpe2.simple_spread_v3"``).
         num_envs: number of sub-envs.
         device: device of the env's tensors.
         pixels: ``None`` for the env's own observations; an int ``S`` for ``S x S`` images or

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from rl4py import keys
 from rl4py.envs.base import EnvBase, EnvStep, NestedKey
 from rl4py.envs.wrappers import EnvWrapper, require_one_reward_head
 
-__all__ = ["EXTRINSIC_REWARD", "CountBonus", "PotentialShaping"]
+__all__ = ["EXTRINSIC_REWARD", "CountBonus", "PotentialShaping", "VisitCounts", "grid_cells"]
 
 #: where the shaping wrappers keep the env's own reward, ``[B, 1]``, under ``"next"``
 EXTRINSIC_REWARD = "extrinsic_reward"
@@ -94,13 +95,88 @@ class PotentialShaping(EnvWrapper):
         self._phi = None if state["phi"] is None else state["phi"].to(self.device).clone()
 
 
+class VisitCounts(nn.Module):
+    """A hashed table of visit counts over integer cells: the count-based bonuses' one counter.
+
+    A cell is an int64 vector ``[*B, D]`` (a grid cell ``floor(s / resolution)``, a SimHash code);
+    it is hashed to one of ``table_size`` slots by a multiplicative hash (odd 61-bit multipliers drawn
+    from ``seed``), as in Tang et al. (2017), "#Exploration", so memory stays fixed; distinct cells
+    that share a slot share a count. The counts are a buffer, so ``state_dict`` keeps them.
+
+    Args:
+        cell_dim: ``D``.
+        table_size: slots of the count table (>= 1).
+        seed: seed of the hash multipliers.
+
+    Examples:
+        >>> counts = VisitCounts(cell_dim=2, table_size=1 << 10)
+        >>> cells = torch.tensor([[0, 1], [0, 1], [3, 4]])
+        >>> counts.add(cells)
+        >>> counts.count(cells)
+        tensor([2, 2, 1])
+    """
+
+    counts: torch.Tensor
+    multipliers: torch.Tensor
+
+    def __init__(self, cell_dim: int, table_size: int = 1 << 20, seed: int = 0x5EED) -> None:
+        super().__init__()
+        if cell_dim < 1:
+            raise ValueError(f"VisitCounts: cell_dim must be >= 1, got {cell_dim}")
+        if table_size < 1:
+            raise ValueError(f"VisitCounts: table_size must be >= 1, got {table_size}")
+        self.cell_dim = int(cell_dim)
+        gen = torch.Generator().manual_seed(int(seed))
+        self.register_buffer("multipliers", torch.randint(1 << 60, (cell_dim,), generator=gen) * 2 + 1)
+        self.register_buffer("counts", torch.zeros(table_size, dtype=torch.int64))
+
+    def slots(self, cells: torch.Tensor) -> torch.Tensor:
+        """The table slots ``[*B]`` int64 of integer cells ``[*B, D]``."""
+        if cells.dim() < 1 or cells.shape[-1] != self.cell_dim or cells.is_floating_point():
+            raise ValueError(
+                f"VisitCounts: cells must be an integer tensor [*B, {self.cell_dim}], got {tuple(cells.shape)} "
+                f"{cells.dtype}"
+            )
+        return (cells.long() * self.multipliers).sum(-1).remainder(self.counts.numel())
+
+    def add(self, cells: torch.Tensor) -> None:
+        """Counts one visit of each cell ``[*B, D]`` (repeats count repeatedly)."""
+        slots = self.slots(cells).reshape(-1)
+        self.counts.index_put_((slots,), torch.ones_like(slots), accumulate=True)
+
+    def count(self, cells: torch.Tensor) -> torch.Tensor:
+        """The visits so far ``[*B]`` int64 of cells ``[*B, D]``."""
+        return self.counts[self.slots(cells)]
+
+
+def grid_cells(observation: torch.Tensor, resolution: torch.Tensor) -> torch.Tensor:
+    """``floor(observation / resolution)`` as int64 cells ``[*B, D]`` (computed in float64)."""
+    return torch.floor(observation.to(torch.float64) / resolution).to(torch.int64)
+
+
+def check_resolution(owner: str, resolution: float | list[float], dim: int, device: torch.device) -> torch.Tensor:
+    """``resolution`` as a float64 ``[dim]`` tensor; raises ``ValueError`` naming ``owner`` unless it holds
+    1 or ``dim`` positive values."""
+    resolution_t = torch.as_tensor(resolution, dtype=torch.float64, device=device).reshape(-1)
+    if resolution_t.numel() not in (1, dim):
+        raise ValueError(
+            f"{owner}: resolution has {resolution_t.numel()} values; expected 1 or {dim} (one per "
+            "observation dimension)"
+        )
+    resolution_t = resolution_t.expand(dim).clone()
+    if not bool((resolution_t > 0).all()):
+        raise ValueError(f"{owner}: resolution must be > 0, got {resolution}")
+    return resolution_t
+
+
 class CountBonus(EnvWrapper):
     """Count-based exploration bonus: adds ``coeff / sqrt(N(cell(s')))`` to the reward.
 
     ``cell(s)`` discretizes the observation on a grid of ``resolution`` (``floor(s / resolution)``)
-    and ``N`` counts how often each cell was reached, summed over all sub-envs. Counts live in a
-    hash table of ``table_size`` slots (the cells are hashed, as in Tang et al., 2017, "#Exploration"),
-    so memory stays fixed; distinct cells that share a slot share a count.
+    and ``N`` counts how often each cell was reached, summed over all sub-envs, in a
+    :class:`VisitCounts` table of ``table_size`` slots (hashed cells, as in Tang et al., 2017,
+    "#Exploration"; distinct cells that share a slot share a count). The intrinsic-reward form of
+    the same bonus, with SimHash cells and a rollout stage, is :class:`rl4py.exploration.CountReward`.
 
     Args:
         env: the wrapped env (flat ``"observation"``).
@@ -126,38 +202,30 @@ class CountBonus(EnvWrapper):
         shape = env.single_observation_space.shape
         if shape is None or len(shape) != 1:
             raise ValueError(f"CountBonus: needs a flat observation, got shape {shape}")
-        resolution_t = torch.as_tensor(resolution, dtype=torch.float64, device=self.device).reshape(-1)
-        if resolution_t.numel() not in (1, shape[0]):
-            raise ValueError(
-                f"CountBonus: resolution has {resolution_t.numel()} values; expected 1 or {shape[0]} (one per "
-                "observation dimension)"
-            )
-        resolution_t = resolution_t.expand(shape[0]).clone()
-        if not bool((resolution_t > 0).all()):
-            raise ValueError(f"CountBonus: resolution must be > 0, got {resolution}")
+        self.resolution = check_resolution("CountBonus", resolution, shape[0], self.device)
         if coeff < 0:
             raise ValueError(f"CountBonus: coeff must be >= 0, got {coeff}")
         if table_size < 1:
             raise ValueError(f"CountBonus: table_size must be >= 1, got {table_size}")
-        self.resolution = resolution_t
         self.coeff = float(coeff)
-        self.counts = torch.zeros(table_size, dtype=torch.int64, device=self.device)
-        # odd 61-bit multipliers, one per dimension: a multiplicative hash of the integer cell
-        gen = torch.Generator().manual_seed(0x5EED)
-        self._multipliers = (torch.randint(1 << 60, (shape[0],), generator=gen) * 2 + 1).to(self.device)
+        self.table = VisitCounts(shape[0], table_size).to(self.device)
+
+    @property
+    def counts(self) -> torch.Tensor:
+        """The count table ``[table_size]`` int64."""
+        return self.table.counts
 
     def cells(self, observation: torch.Tensor) -> torch.Tensor:
         """The count-table slots of ``observation`` ``[B, D]``: ``[B]`` int64."""
-        cell = torch.floor(observation.to(torch.float64) / self.resolution).to(torch.int64)
-        return (cell * self._multipliers).sum(-1).remainder(self.counts.numel())
+        return self.table.slots(grid_cells(observation, self.resolution))
 
     def _step(self, action: torch.Tensor) -> EnvStep:
         out = self.env.step_tensors(action)
         reward = _keep_extrinsic(out)
-        slots = self.cells(out.next[keys.OBSERVATION])
+        cells = grid_cells(out.next[keys.OBSERVATION], self.resolution)
         # counted before the bonus is read, so the first visit gives coeff / sqrt(1)
-        self.counts.index_put_((slots,), torch.ones_like(slots), accumulate=True)
-        bonus = self.coeff / self.counts[slots].to(torch.float32).sqrt()
+        self.table.add(cells)
+        bonus = self.coeff / self.table.count(cells).to(torch.float32).sqrt()
         out.next[keys.REWARD] = reward + bonus.unsqueeze(-1)
         return out
 
@@ -166,4 +234,4 @@ class CountBonus(EnvWrapper):
 
     def load_state_dict(self, state: dict) -> None:
         self.env.load_state_dict(state["env"])
-        self.counts = state["counts"].to(self.device).clone()
+        self.table.counts = state["counts"].to(self.device).clone()

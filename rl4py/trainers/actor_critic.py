@@ -113,20 +113,24 @@ class ActorCriticParts:
         critic: the trained value network, writing ``"state_value"``.
         loss: the loss over ``(actor, critic)``.
         estimators: the stages run on each rollout before the update, in order (the value
-            estimator first; IMPALA may add UPGO).
+            estimator; IMPALA may add UPGO after it; an intrinsic reward,
+            :class:`~rl4py.exploration.IntrinsicRewardStage`, goes before it).
         policy: what the collector runs (the actor; a recurrent actor-critic; IMPALA's behaviour copy).
     """
 
     actor: nn.Module
     critic: nn.Module
     loss: LossModule
-    estimators: list[ValueEstimator]
+    estimators: list[nn.Module]
     policy: nn.Module
 
     @property
     def value_estimator(self) -> ValueEstimator:
-        """The first estimator stage (the one writing the value targets)."""
-        return self.estimators[0]
+        """The first :class:`~rl4py.values.ValueEstimator` stage (the one writing the value targets)."""
+        for stage in self.estimators:
+            if isinstance(stage, ValueEstimator):
+                return stage
+        raise ValueError(f"ActorCriticParts: no ValueEstimator among the stages {self.estimators}")
 
 
 def make_networks(

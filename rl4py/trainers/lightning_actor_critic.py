@@ -40,7 +40,8 @@ class ActorCriticModule(RolloutModule):
         self.critic = parts.critic
         self.loss = parts.loss
         self.value_estimator = parts.value_estimator
-        self.estimator_stages = nn.ModuleList(parts.estimators[1:])
+        # the other stages (UPGO after the value estimator, an intrinsic reward before it): checkpointed and moved too
+        self.estimator_stages = nn.ModuleList(s for s in parts.estimators if s is not self.value_estimator)
 
     def collection_policy(self) -> nn.Module:
         return self.parts.policy

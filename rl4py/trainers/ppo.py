@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -267,6 +267,7 @@ def train_ppo(
     loss: LossFactory | None = None,
     value_estimator: ValueEstimator | None = None,
     on_update: Callable[[TensorDictBase, int], object] | None = None,
+    stages: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """Trains a PPO agent on ``env`` (separate actor and critic MLPs unless given).
 
@@ -283,6 +284,8 @@ def train_ppo(
         actor, critic, loss, value_estimator: components replacing the built ones (:func:`build_ppo`).
         on_update: called after each update with its stats and the env frames so far (a
             :class:`~rl4py.diagnostics.TrainingHealth`'s ``update``).
+        stages: rollout stages run, in order, before the value estimator on each rollout (an
+            :class:`~rl4py.exploration.IntrinsicRewardStage`); moved to ``env``'s device.
 
     Returns:
         A :class:`~rl4py.trainers.TrainResult` with modules ``actor`` and ``critic`` (wall time
@@ -299,6 +302,7 @@ def train_ppo(
     parts = build_for_env(
         build_ppo, env, config, actor=actor, critic=critic, loss=loss, value_estimator=value_estimator
     )
+    parts.estimators[:0] = [stage.to(env.device) for stage in stages]
     return run_actor_critic(
         env,
         parts,

@@ -23,6 +23,7 @@ SMOKE_RUNS = {
     "action_masking.py": ([], r"^optimal 0\.855 +masked -?[0-9.]+ +unmasked -?[0-9.]+$"),
     "curriculum.py": ([], r"^phase student: 768 env steps(.|\n)*^CSPL: 5976 env steps in all$"),
     "reward_shaping.py": ([], r"^count bonus +task return +-?[0-9.]+"),
+    "intrinsic_reward.py": ([], r"^count bonus +(solved|not solved) +after +\d+ env steps +mean task return"),
     "lstm_policy.py": ([], r"^not solved within 2048 env steps"),
     "dqn_cartpole.py": ([], r"^not solved within 2048 env steps"),
     "impala_cartpole.py": ([], r"^not solved: mean return [0-9.]+ after 4096 env steps"),
