@@ -24,9 +24,21 @@
   (IPPO) critic at the same budget, ``--runs`` seeds; each trained actor is evaluated on the meeting
   reward alone (background 0, 256 episodes, sampled actions).
 
+The other targets of the issue have their own modules, run here as subcommands (or standalone):
+
+- ``intrinsic``: ``bench/ma_explore.py`` (deep sea of size 20: plain PPO, count bonus, SimHash, RND;
+  the Beta-VAE opponent model on HiddenOpponent).
+- ``cspl``: ``bench/ma_cspl.py`` (CSPL's student against each specialist and against RL from scratch
+  at the same total env steps, HeroLane).
+- ``multihead``: ``bench/ma_multihead.py`` (a two-head critic against one head on CoinCorridor;
+  z-conditioning on LeftRight).
+
     OMP_NUM_THREADS=1 python bench/multiagent.py vmas --runs 3
     OMP_NUM_THREADS=1 python bench/multiagent.py spread --frames 300000 --plot docs/img/simple_spread.png
-    OMP_NUM_THREADS=1 python bench/multiagent.py privileged --runs 3
+    OMP_NUM_THREADS=1 python bench/multiagent.py privileged --runs 5
+    OMP_NUM_THREADS=1 python bench/multiagent.py intrinsic
+    OMP_NUM_THREADS=1 python bench/multiagent.py cspl
+    OMP_NUM_THREADS=1 python bench/multiagent.py multihead
 """
 
 from __future__ import annotations
@@ -437,8 +449,16 @@ def main() -> None:
     privileged.add_argument("--runs", type=int, default=3)
     privileged.add_argument("--frames", type=int, default=100_000)
     privileged.add_argument("--background", type=float, nargs="+", default=[-4.0, 0.0, 4.0])
+    import ma_cspl
+    import ma_explore
+    import ma_multihead
+
+    runners = {"vmas": run_vmas, "spread": run_spread, "privileged": run_privileged}
+    for name, module in (("intrinsic", ma_explore), ("cspl", ma_cspl), ("multihead", ma_multihead)):
+        module.add_arguments(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
+        runners[name] = module.run
     args = parser.parse_args()
-    {"vmas": run_vmas, "spread": run_spread, "privileged": run_privileged}[args.part](args)
+    runners[args.part](args)
 
 
 if __name__ == "__main__":
