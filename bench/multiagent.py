@@ -295,6 +295,7 @@ def run_spread(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     kwargs = {"N": 3, "max_cycles": 25, "continuous_actions": False}
+    train_kwargs = {**kwargs, "agent_ids": args.agent_ids}
     random_env = PettingZooEnv("mpe2.simple_spread_v3", num_envs=32, **kwargs)
     generator = torch.Generator().manual_seed(0)
 
@@ -321,7 +322,7 @@ def run_spread(args: argparse.Namespace) -> None:
             seed=seed,
         )
         result = train_mappo(
-            PettingZooEnv("mpe2.simple_spread_v3", num_envs=args.num_envs, **kwargs),
+            PettingZooEnv("mpe2.simple_spread_v3", num_envs=args.num_envs, **train_kwargs),
             config,
             progress=lambda record, history=history, start=start: history.append(
                 {"frames": record["frames"], "seconds": time.perf_counter() - start, "reward": record["mean_return"]}
@@ -330,7 +331,7 @@ def run_spread(args: argparse.Namespace) -> None:
         )
         evaluation = float(
             evaluate_policy(
-                PettingZooEnv("mpe2.simple_spread_v3", num_envs=32, **kwargs),
+                PettingZooEnv("mpe2.simple_spread_v3", num_envs=32, **train_kwargs),
                 result.actor,
                 max_steps=25,
                 deterministic=False,
@@ -445,6 +446,7 @@ def main() -> None:
     spread.add_argument("--epochs", type=int, default=10)
     spread.add_argument("--minibatches", type=int, default=4)
     spread.add_argument("--plot", default=None)
+    spread.add_argument("--agent-ids", action="store_true", help="append each agent's one-hot id to its observation")
     privileged = sub.add_parser("privileged")
     privileged.add_argument("--runs", type=int, default=3)
     privileged.add_argument("--frames", type=int, default=100_000)
