@@ -26,7 +26,13 @@ from rl4py import keys
 from rl4py.envs.multi_agent import CRITIC_INPUTS, MultiAgentEnv, agents_to_batch
 from rl4py.modules.activations import activation_class
 from rl4py.modules.mlp import MLP
-from rl4py.trainers.actor_critic import ActorCriticParts, LossFactory, make_networks, run_actor_critic
+from rl4py.trainers.actor_critic import (
+    ActorCriticParts,
+    LossFactory,
+    build_for_env,
+    make_networks,
+    run_actor_critic,
+)
 from rl4py.trainers.ppo import PPOConfig, ppo_parts, ppo_schedules, reset_exploration
 from rl4py.trainers.tracking import Progress, TrainResult
 from rl4py.trainers.updates import minibatch_update, num_threads
@@ -217,19 +223,9 @@ def train_mappo(
         )
     config = config or MAPPOConfig()
     start = time.perf_counter()
-    torch.manual_seed(config.seed)  # network init
-    parts = build_mappo(
-        env.single_observation_space,
-        env.single_action_space,
-        config,
-        masked=env.masked,
-        actor=actor,
-        critic=critic,
-        loss=loss,
-        value_estimator=value_estimator,
+    parts = build_for_env(
+        build_mappo, env, config, actor=actor, critic=critic, loss=loss, value_estimator=value_estimator
     )
-    for module in (parts.loss, parts.policy, *parts.estimators):
-        module.to(env.device)
     return run_actor_critic(
         env,
         parts,
